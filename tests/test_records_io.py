@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from fleming.errors import InputError
-from fleming.io import from_hf_dataset, read_records, to_hf_dataset, write_records
+from fleming.io import from_hf_dataset, iter_jsonl, read_records, to_hf_dataset, write_records
 from fleming.records import MCQ, Metadata
 from fleming.steps import Filter
 
@@ -67,12 +67,15 @@ def test_bad_jsonl_names_file_line_and_field(tmp_path):
 
 def test_bad_json_and_encoding(tmp_path):
     p = tmp_path / "b.jsonl"
-    p.write_bytes(b'{"a": 1}\n{"a": \n')
-    with pytest.raises(InputError, match=r"b.jsonl:2: invalid JSON"):
-        list(read_records(p))
+    p.write_bytes(b'{"a": 1}\n\n{"a": \n')
+    with pytest.raises(InputError, match=r"b.jsonl:3: invalid JSON"):
+        list(iter_jsonl(p))
     p.write_bytes(b'{"a": "\xff"}\n')
     with pytest.raises(InputError, match=r"b.jsonl:1: not valid UTF-8"):
         list(read_records(p))
+    p.write_bytes(b'[1, 2]\n')
+    with pytest.raises(InputError, match=r"b.jsonl:1: expected a JSON object"):
+        list(iter_jsonl(p))
 
 
 class EvenOnly(Filter):

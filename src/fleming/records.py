@@ -12,7 +12,7 @@ import json
 import string
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 LETTERS = string.ascii_uppercase[:21]  # A..U
 MIN_OPTIONS, MAX_OPTIONS = 2, 21
@@ -71,16 +71,19 @@ class MCQ(BaseModel):
             raise ValueError(f"option letters must be A..{LETTERS[n - 1]} in order, got {list(v)}")
         return v
 
-    @model_validator(mode="after")
-    def _answer_in_options(self) -> MCQ:
-        if not self.answer:
-            raise ValueError("answer: at least one gold letter is required")
-        bad = [a for a in self.answer if a not in self.options]
-        if bad:
-            raise ValueError(f"answer: letters {bad} are not among the options {list(self.options)}")
-        if len(set(self.answer)) != len(self.answer):
-            raise ValueError(f"answer: repeated letters {self.answer}")
-        return self
+    @field_validator("answer")
+    @classmethod
+    def _answer_in_options(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if not v:
+            raise ValueError("at least one gold letter is required")
+        if len(set(v)) != len(v):
+            raise ValueError(f"repeated letters {v}")
+        options = info.data.get("options")
+        if options is not None:  # None: options already failed their own check
+            bad = [a for a in v if a not in options]
+            if bad:
+                raise ValueError(f"letters {bad} are not among the options {list(options)}")
+        return v
 
     @property
     def letters(self) -> list[str]:
