@@ -1,0 +1,1 @@
+"""Loaders for every benchmark and training set, and their registry (``fleming data``)."""
