@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,39 @@ def shared() -> Path:
 @pytest.fixture(scope="session")
 def benchmarks_dir(shared: Path) -> Path:
     return shared / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """The tiny Qwen2 + trained tokenizer (``fleming tiny-model --seed 0``), built once per session."""
+    import torch
+
+    from fleming.train.tiny import build_tiny_model
+
+    torch.set_num_threads(1)
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model") / "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def served_tiny(tiny_model_dir):
+    """``fleming serve``'s app on the tiny model, in a uvicorn thread on a free port; yields the server
+    info: ``url`` (ending in /v1), ``app`` and ``model_id``."""
+    import uvicorn
+
+    from fleming.llm.hf import HFGenerator
+    from fleming.llm.server import create_app
+
+    model_id = "tiny"
+    app = create_app(HFGenerator(tiny_model_dir, device="cpu", num_threads=1), model_id, max_batch=8)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield {"url": f"http://127.0.0.1:{port}/v1", "app": app, "model_id": model_id}
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,1 @@
+"""Training: the tiny-model builder (and, from other modules, SFT, rewards, GRPO and curriculum)."""
