@@ -1,0 +1,189 @@
+"""The evaluation run: load each benchmark, skip the items already finished in ``DIR/<name>.jsonl``,
+generate in batches (each batch is written and flushed before the next starts), then write
+``results.json``, ``results.md`` and ``results.png``.
+
+``DIR/run.json`` records the settings that decide the answers (model, backend, prompt, samples,
+sampling parameters); resuming into a folder made with other settings is refused rather than mixing
+two runs. The response cache (``DIR/cache.sqlite`` unless ``cache=False``) sits inside the backend.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from fleming.errors import ConfigError, FlemingError
+from fleming.eval.benchmarks import Benchmark
+from fleming.eval.items import FAILED, ItemLog, is_done, item_row, prompt_key
+from fleming.io import write_json
+from fleming.records import MCQ
+
+RUN_FILE = "run.json"
+CACHE_FILE = "cache.sqlite"
+DEFAULT_BATCH = {"hf": 8, "openai": 128, "vllm": 512}
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    model: str
+    backend: str = "hf"
+    base_url: str | None = None
+    samples: int = 1
+    seed: int = 0
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 512
+    batch_size: int | None = None
+    prompt: str | None = None  # overrides every benchmark's own prompt id
+    think_opened: bool = False  # the chat template writes <think> itself (passed to the grader)
+    limit: int | None = None
+    cache: bool = True
+    backend_options: dict[str, Any] = field(default_factory=dict)  # make_backend(**options)
+
+    def __post_init__(self) -> None:
+        checks = [(self.samples >= 1, "--samples must be >= 1"),
+                  (self.max_tokens >= 1, "--max-tokens must be >= 1"),
+                  (self.temperature >= 0, "--temperature must be >= 0"),
+                  (self.batch_size is None or self.batch_size >= 1, "--batch-size must be >= 1"),
+                  (self.limit is None or self.limit >= 1, "--limit must be >= 1"),
+                  (self.backend in DEFAULT_BATCH, f"--backend must be one of {', '.join(DEFAULT_BATCH)}")]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(msg)
+
+    @property
+    def batch(self) -> int:
+        return self.batch_size or DEFAULT_BATCH[self.backend]
+
+    def identity(self) -> dict[str, Any]:
+        """The settings a resumed run must share with the folder it resumes."""
+        keys = ("model", "backend", "prompt", "samples", "seed", "temperature", "top_p", "max_tokens",
+                "think_opened")
+        return {k: v for k, v in asdict(self).items() if k in keys}
+
+
+@dataclass
+class BenchOutcome:
+    bench: Benchmark
+    resumed: int = 0
+    new: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["status"] == FAILED]
+
+
+def claim_run_dir(out: Path, settings: EvalSettings) -> None:
+    """Write DIR/run.json, or check that the run already there used the same settings."""
+    path = out / RUN_FILE
+    mine = settings.identity()
+    if path.exists():
+        theirs = json.loads(path.read_text())
+        diff = [f"{k}: {theirs.get(k)!r} there, {v!r} now" for k, v in mine.items() if theirs.get(k) != v]
+        if diff:
+            raise ConfigError(f"{path}: this folder holds a run with other settings ({'; '.join(diff)}); "
+                              "use another --out, or the same settings to resume")
+        return
+    write_json(path, mine)
+
+
+def select_records(bench: Benchmark, records: list[MCQ], limit: int | None) -> list[MCQ]:
+    """The first ``limit`` records, after checking ids are unique and option counts fit the table."""
+    seen: set[str] = set()
+    for r in records:
+        if r.id in seen:
+            raise FlemingError(f"{bench.name}: the loader gave the id {r.id!r} twice; ids must be unique")
+        seen.add(r.id)
+        if problem := bench.check_options(len(r.options)):
+            raise FlemingError(f"{problem} (item {r.id})")
+    return records[:limit] if limit else records
+
+
+def run_benchmark(backend, bench: Benchmark, records: list[MCQ], out: Path, settings: EvalSettings,
+                  on_progress: Callable[[int], None] | None = None) -> BenchOutcome:
+    """Evaluate the records not already finished in ``out/<name>.jsonl``; returns rows in record order.
+
+    ``on_progress(items_done)`` is called once with the resumed count, then after every batch.
+    """
+    from fleming.grading import grade
+    from fleming.llm.base import SamplingParams
+    from fleming.prompts import build_messages, resolve_prompt
+
+    prompt_id = settings.prompt or bench.prompt_id
+    keys = {r.id: prompt_key(resolve_prompt(prompt_id, r.language)) for r in records}
+    log = ItemLog(out / f"{bench.name}.jsonl")
+    done = {i: row for i, row in log.read().items() if i in keys and is_done(row, bench, keys[i])}
+    outcome = BenchOutcome(bench, resumed=len(done))
+    todo = [r for r in records if r.id not in done]
+    grade_fn = partial(grade, think_opened=settings.think_opened)
+    if on_progress:
+        on_progress(outcome.resumed)
+    params = SamplingParams(temperature=settings.temperature, top_p=settings.top_p,
+                            max_tokens=settings.max_tokens, n=settings.samples, seed=settings.seed)
+    for start in range(0, len(todo), settings.batch):
+        batch = todo[start:start + settings.batch]
+        conversations = [build_messages(r, prompt_id) for r in batch]
+        outputs = backend.generate(conversations, params, progress=False)
+        if len(outputs) != len(batch):
+            raise FlemingError(f"backend {backend.model_name!r} returned {len(outputs)} results "
+                               f"for {len(batch)} conversations")
+        rows = [item_row(bench, r, keys[r.id], m, o, grade_fn)
+                for r, m, o in zip(batch, conversations, outputs, strict=True)]
+        log.append(rows)
+        done.update((row["id"], row) for row in rows)
+        outcome.new += len(batch)
+        if on_progress:
+            on_progress(outcome.resumed + outcome.new)
+    outcome.rows = [done[r.id] for r in records]
+    return outcome
+
+
+def load_benchmarks(benches: list[Benchmark], data_dir: str | Path | None, settings: EvalSettings,
+                    warn: Callable[[str], None] | None = None) -> dict[str, list[MCQ]]:
+    """Each benchmark's records (first ``settings.limit``), after checking its prompt id exists;
+    ``warn`` hears of item counts that differ from the snapshot's."""
+    from fleming.prompts import resolve_prompt
+    from fleming.sources.registry import load
+
+    for b in benches:
+        resolve_prompt(settings.prompt or b.prompt_id, b.language)  # unknown id: ConfigError, before work
+    out = {}
+    for b in benches:
+        records = load(b.loader, data_dir).records
+        if warn and (note := b.check_count(len(records))):
+            warn(note)
+        out[b.name] = select_records(b, records, settings.limit)
+    return out
+
+
+def open_backend(settings: EvalSettings, out: Path):
+    from fleming.llm import make_backend
+
+    cache = out / CACHE_FILE if settings.cache else None
+    options = dict(settings.backend_options)
+    if settings.backend == "hf":
+        options.setdefault("batch_size", settings.batch)  # one generation batch per flushed batch
+    return make_backend(settings.backend, settings.model, base_url=settings.base_url, cache_path=cache,
+                        **options)
+
+
+def write_results(outcomes: list[BenchOutcome], out: Path, settings: EvalSettings) -> dict[str, Any]:
+    """results.json, results.md and results.png from the rows of this run's benchmarks."""
+    from fleming.eval.plots import plot_results
+    from fleming.eval.results import build_results
+    from fleming.eval.tables import results_markdown
+
+    run = {**settings.identity(), "limit": settings.limit,
+           "counts": {o.bench.name: {"resumed": o.resumed, "new": o.new, "failed": len(o.failed)}
+                      for o in outcomes}}
+    results = build_results({o.bench.name: (o.bench, o.rows) for o in outcomes},
+                            samples=settings.samples, seed=settings.seed, run=run)
+    write_json(out / "results.json", results)
+    (out / "results.md").write_text(results_markdown(results), encoding="utf-8")
+    plot_results(results, out / "results.png")
+    return results
