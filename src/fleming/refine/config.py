@@ -1,0 +1,113 @@
+"""The ``fleming refine`` config: one YAML file, one dataclass per step (see configs/refine-example.yaml).
+
+Unknown keys and wrong types are errors that name the file and the key path. Relative paths in the
+config (inputs, kg_dir) are taken from the current directory, like the command's other paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from fleming.errors import ConfigError
+from fleming.refine.anonymize import AnonymizeConfig
+from fleming.refine.decontam import DecontamConfig
+from fleming.refine.dedup import DedupConfig
+from fleming.refine.difficulty import DifficultyConfig
+from fleming.refine.format import FormatConfig
+from fleming.refine.labelcheck import LabelCheckConfig
+from fleming.refine.mix import MixConfig
+
+
+@dataclass
+class InputSpec:
+    """One training-side input: a registry loader name or a file of raw rows (.jsonl / .parquet)."""
+
+    loader: str | None = None
+    path: str | None = None
+    limit: int | None = None  # keep a seeded random sample of this many records
+    sample_seed: int = 0
+    split: str | None = None  # override the records' split (the original goes to provenance)
+    source: str | None = None  # override the records' source
+    optional: bool = False  # a missing file is reported in the funnel instead of failing
+
+    @property
+    def name(self) -> str:
+        return self.loader or Path(self.path or "?").stem
+
+
+@dataclass
+class RefineConfig:
+    inputs: list[InputSpec] = field(default_factory=list)
+    data_dir: str | None = None  # for loaders; default ../shared/benchmarks or $FLEMING_DATA_DIR
+    out: str = "runs/refine"  # run directory (the CLI's --out wins)
+    format: FormatConfig = field(default_factory=FormatConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)
+    anonymize: AnonymizeConfig = field(default_factory=AnonymizeConfig)
+    labelcheck: LabelCheckConfig = field(default_factory=LabelCheckConfig)
+    difficulty: DifficultyConfig = field(default_factory=DifficultyConfig)
+    mix: MixConfig = field(default_factory=MixConfig)
+
+    def step_config(self, step: str) -> dict[str, Any]:
+        """The part of the config one step depends on (its done marker records a fingerprint of it)."""
+        if step == "inputs":
+            return {"inputs": [dataclasses.asdict(i) for i in self.inputs], "data_dir": self.data_dir}
+        value = getattr(self, step, None)
+        return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else {}
+
+
+def build(cls: type, data: Any, where: str, file: str) -> Any:
+    """A dataclass from a mapping, recursively; unknown keys and bad values raise ConfigError."""
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: {where or 'top level'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{file}: {where + '.' if where else ''}{unknown[0]}: unknown key; "
+                          f"expected one of {', '.join(sorted(names))}")
+    kwargs = {}
+    for key, value in data.items():
+        path, tp = f"{where}.{key}" if where else key, hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = build(tp, value, path, file)
+        elif typing.get_origin(tp) is list and dataclasses.is_dataclass(typing.get_args(tp)[0]):
+            if not isinstance(value, list):
+                raise ConfigError(f"{file}: {path}: expected a list")
+            item = typing.get_args(tp)[0]
+            kwargs[key] = [build(item, v, f"{path}[{i}]", file) for i, v in enumerate(value)]
+        else:
+            try:
+                kwargs[key] = TypeAdapter(tp).validate_python(value, strict=False)
+            except ValidationError as e:
+                raise ConfigError(f"{file}: {path}: {e.errors()[0]['msg']} (got {value!r})") from None
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path) -> RefineConfig:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    cfg = build(RefineConfig, data, "", str(path))
+    for i, spec in enumerate(cfg.inputs):
+        if (spec.loader is None) == (spec.path is None):
+            raise ConfigError(f"{path}: inputs[{i}]: give exactly one of 'loader' or 'path'")
+    try:
+        cfg.mix.check()
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return cfg

@@ -1,0 +1,314 @@
+"""``fleming refine CONFIG``: every refinement step, in order, into one stage folder of a run directory.
+
+Layout (``RUN/refine/``)::
+
+    steps/NN_<step>/records.jsonl   the step's output (+ .done with the config fingerprint)
+    stats/NN_<step>.json            in, kept, dropped per reason, extra counters, reconciles
+    exclusions/NN_<step>.jsonl      every dropped record with its reason
+    reports/                        funnel (md, json, png), contamination, dedup clusters, difficulty
+                                    agreement, mix report, anonymization counts
+    train.parquet, train_hf/        the training set (mix.formats)
+
+Steps: inputs (loaders and raw files, validated) -> format -> dedup -> decontam -> anonymize ->
+labelcheck -> difficulty -> mix. The paper's order is format, label check, anonymize, mix, difficulty;
+dedup and decontamination are additions and run on the unmodified text, before anonymization, and
+difficulty comes before mixing because the mix is stratified by it. Each step is resumable: a step whose
+done marker carries the same config fingerprint (its own config and every earlier step's) is skipped;
+a changed step reruns with everything after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import random
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from fleming.errors import ConfigError, InputError
+from fleming.io import is_done, mark_done, read_records, write_json, write_records
+from fleming.records import MCQ
+from fleming.refine import report
+from fleming.refine.config import InputSpec, RefineConfig
+from fleming.refine.format import validate_row
+from fleming.steps import Stats, Step
+
+STEPS = ["inputs", "format", "dedup", "decontam", "anonymize", "labelcheck", "difficulty", "mix"]
+PRESERVED = ("decisions.json",)  # reviewers' work survives a rerun of its step
+
+
+def read_raw(path: Path) -> Iterator[dict[str, Any]]:
+    """Raw rows of a .jsonl or .parquet file; an unreadable JSONL line becomes a row with ``__error__``."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        yield from pq.read_table(path).to_pylist()
+        return
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                yield {"__error__": "malformed_json", "file": str(path), "line": lineno, "why": str(e)[:200]}
+                continue
+            yield obj if isinstance(obj, dict) else {"__error__": "malformed_json", "file": str(path),
+                                                      "line": lineno, "why": "not a JSON object"}
+
+
+class Inputs(Step):
+    """Loaders and raw files -> validated records. ``rows()`` yields every row read (a loader's dropped
+    rows as placeholders naming the loader's reason), so ``in`` counts them all and every dropped row,
+    invalid or over the sample limit, has its line in the exclusion file."""
+
+    name = "inputs"
+
+    def __init__(self, specs: list[InputSpec], data_dir: str | None, exclusion_path=None):
+        super().__init__(exclusion_path)
+        self.specs, self.data_dir = specs, data_dir
+        self.per_input: dict[str, dict[str, Any]] = {}
+
+    def rows(self) -> Iterator[tuple[int, Any]]:
+        for i, spec in enumerate(self.specs):
+            if spec.loader:
+                from fleming.sources.registry import load
+
+                res = load(spec.loader, self.data_dir)
+                self.per_input[spec.name] = {"rows": res.stats.n_in, "files": res.files,
+                                             "loader_dropped": dict(res.stats.dropped)}
+                for reason, n in res.stats.dropped.items():
+                    yield from ((i, {"__error__": f"loader:{reason}", "input": spec.name}) for _ in range(n))
+                yield from ((i, r) for r in res.records)
+                continue
+            path = Path(spec.path or "")
+            if not path.is_file():
+                if not spec.optional:
+                    raise InputError(path, None, None, "input file not found (set optional: true to skip it)")
+                self.per_input[spec.name] = {"missing": str(path)}
+                continue
+            self.per_input[spec.name] = {"file": str(path)}
+            yield from ((i, row) for row in read_raw(path))
+
+    def _override(self, r: MCQ, spec: InputSpec) -> MCQ:
+        """Apply the input's split/source overrides (originals go to provenance) and name a raw file."""
+        upd: dict[str, Any] = {}
+        prov = {**r.metadata.provenance, **({"file": spec.path} if spec.path else {})}
+        for fld in ("split", "source"):
+            new = getattr(spec, fld)
+            if new and new != getattr(r, fld):
+                prov[f"original_{fld}"] = getattr(r, fld)
+                upd[fld] = new
+        return r.model_copy(update={**upd, "metadata": r.metadata.model_copy(update={"provenance": prov})})
+
+    def process(self, records: Iterable[tuple[int, Any]]) -> Iterator[MCQ]:
+        for i, group in itertools.groupby(records, key=lambda x: x[0]):
+            spec, recs = self.specs[i], []
+            for _, row in group:
+                r = validate_row(row)
+                if isinstance(r, str):
+                    self.drop(row, r)
+                else:
+                    recs.append(self._override(r, spec))
+            keep = set(range(len(recs)))
+            if spec.limit is not None and spec.limit < len(recs):
+                keep = set(random.Random(spec.sample_seed).sample(range(len(recs)), spec.limit))
+            for j, r in enumerate(recs):
+                if j in keep:
+                    yield r
+                else:
+                    self.drop(r, "input_limit")
+
+
+class RefineRun:
+    """One run of the refinement pipeline into ``run_dir/refine``."""
+
+    def __init__(self, config: RefineConfig, run_dir: str | Path, log: Callable[[str], None] = print):
+        self.config, self.log = config, log
+        self.root = Path(run_dir) / "refine"
+        self._backends: dict[tuple, Any] = {}
+
+    # ---- layout
+    def step_dir(self, i: int) -> Path:
+        return self.root / "steps" / f"{i:02d}_{STEPS[i]}"
+
+    def stats_path(self, i: int) -> Path:
+        return self.root / "stats" / f"{i:02d}_{STEPS[i]}.json"
+
+    def excl_path(self, i: int) -> Path:
+        return self.root / "exclusions" / f"{i:02d}_{STEPS[i]}.jsonl"
+
+    def fingerprints(self) -> list[str]:
+        out, prev = [], ""
+        for step in STEPS:
+            blob = json.dumps(self.config.step_config(step), sort_keys=True, default=str)
+            prev = hashlib.sha256((prev + step + blob).encode()).hexdigest()[:16]
+            out.append(prev)
+        return out
+
+    def _fresh(self, i: int, fp: str) -> bool:
+        d = self.step_dir(i)
+        if not is_done(d):
+            return False
+        return json.loads((d / ".done").read_text() or "{}").get("fingerprint") == fp
+
+    def invalidate_from(self, i: int) -> None:
+        for j in range(i, len(STEPS)):
+            (self.step_dir(j) / ".done").unlink(missing_ok=True)
+
+    # ---- running
+    def run(self) -> dict[str, Any]:
+        fps = self.fingerprints()
+        stale = False
+        try:
+            for i, step in enumerate(STEPS):
+                if not stale and self._fresh(i, fps[i]):
+                    self.log(f"[refine] {i:02d} {step}: done, skipped")
+                    continue
+                stale = True
+                d = self.step_dir(i)
+                kept = {n: (d / n).read_bytes() for n in PRESERVED if (d / n).is_file()}
+                if d.exists():
+                    shutil.rmtree(d)
+                d.mkdir(parents=True)
+                for name, data in kept.items():
+                    (d / name).write_bytes(data)
+                self.excl_path(i).unlink(missing_ok=True)
+                stats = getattr(self, f"_step_{step}")(i)
+                self._finish(i, stats, fps[i])
+        finally:
+            for be in self._backends.values():
+                be.close()
+        return report.write_reports(self)
+
+    def _prev(self, i: int) -> Iterator[MCQ]:
+        return read_records(self.step_dir(i - 1) / "records.jsonl")
+
+    def _finish(self, i: int, stats: Stats, fp: str) -> None:
+        if not stats.reconciles():
+            raise ConfigError(f"step {STEPS[i]}: counts do not reconcile: {stats.to_dict()}")  # a bug, loudly
+        self.excl_path(i).parent.mkdir(parents=True, exist_ok=True)
+        self.excl_path(i).touch()
+        write_json(self.stats_path(i), {**stats.to_dict(), "reconciles": True})
+        mark_done(self.step_dir(i), {"fingerprint": fp})
+        reasons = ", ".join(f"{k} {v}" for k, v in stats.dropped.most_common()) or "none"
+        self.log(f"[refine] {i:02d} {STEPS[i]}: in {stats.n_in}, kept {stats.n_kept}, "
+                 f"dropped {stats.n_dropped} ({reasons})")
+
+    def _write(self, i: int, records: Iterable[MCQ]) -> int:
+        return write_records(self.step_dir(i) / "records.jsonl", records)
+
+    def _run_step(self, i: int, step: Step, records: Iterable[MCQ]) -> Stats:
+        self._write(i, step.run(records))
+        return step.stats
+
+    def _step_inputs(self, i: int) -> Stats:
+        step = Inputs(self.config.inputs, self.config.data_dir, self.excl_path(i))
+        stats = self._run_step(i, step, step.rows())
+        stats.extra["inputs"] = step.per_input
+        return stats
+
+    def _step_format(self, i: int) -> Stats:
+        from fleming.refine.format import FormatFilter
+
+        return self._run_step(i, FormatFilter(self.config.format, self.excl_path(i)), self._prev(i))
+
+    def _step_dedup(self, i: int) -> Stats:
+        from fleming.refine.dedup import Dedup
+
+        step = Dedup(self.config.dedup, self.excl_path(i))
+        stats = self._run_step(i, step, self._prev(i))
+        with open(self.step_dir(i) / "clusters.jsonl", "w", encoding="utf-8") as f:
+            for c in step.clusters:
+                f.write(json.dumps(c, ensure_ascii=False) + "\n")
+        return stats
+
+    def _step_decontam(self, i: int) -> Stats:
+        from fleming.refine.decontam import Decontaminate, EvalIndex
+        from fleming.sources.registry import load
+
+        cfg = self.config.decontam
+        eval_sets = {name: load(name, self.config.data_dir).records for name in cfg.benchmarks}
+        step = Decontaminate(EvalIndex(eval_sets, cfg), self.excl_path(i))
+        stats = self._run_step(i, step, self._prev(i))
+        write_json(self.step_dir(i) / "contamination.json", step.report())
+        return stats
+
+    def _step_anonymize(self, i: int) -> Stats:
+        from fleming.refine.anonymize import Anonymize
+
+        cfg = self.config.anonymize
+        if not cfg.enabled:
+            return self._passthrough(i, "anonymize")
+        return self._run_step(i, Anonymize(config=cfg, exclusion_path=self.excl_path(i)), self._prev(i))
+
+    def _step_labelcheck(self, i: int) -> Stats:
+        from fleming.refine import review
+        from fleming.refine.labelcheck import LabelCheck, write_review_queue
+
+        cfg = self.config.labelcheck
+        if not cfg.enabled:
+            return self._passthrough(i, "labelcheck")
+        step = LabelCheck(self.backend(cfg), cfg)
+        d = self.step_dir(i)
+        write_records(d / "validated.jsonl", step.run(self._prev(i)))
+        write_records(d / "errors.jsonl", step.errors)
+        write_review_queue(step.queue, d)
+        write_json(d / "validator_stats.json", step.stats.to_dict())
+        return review.finalize(self, i)
+
+    def _step_difficulty(self, i: int) -> Stats:
+        from fleming.refine.difficulty import Difficulty
+
+        cfg = self.config.difficulty
+        backend = self.backend(cfg.llm) if cfg.llm.enabled else None
+        reference = self.backend(cfg.reference) if cfg.reference.enabled else None
+        step = Difficulty(cfg, backend, self.excl_path(i), reference=reference)
+        stats = self._run_step(i, step, self._prev(i))
+        write_json(self.step_dir(i) / "agreement.json", step.agreement())
+        return stats
+
+    def _step_mix(self, i: int) -> Stats:
+        from fleming.io import to_hf_dataset
+        from fleming.refine.mix import Mix
+
+        cfg = self.config.mix
+        step = Mix(cfg, self.excl_path(i))
+        records = list(step.run(self._prev(i)))
+        self._write(i, records)
+        for fmt in cfg.formats:
+            if fmt == "parquet":
+                write_records(self.root / "train.parquet", records)
+            elif fmt == "jsonl":
+                write_records(self.root / "train.jsonl", records)
+            else:
+                target = self.root / "train_hf"
+                if target.exists():
+                    shutil.rmtree(target)
+                to_hf_dataset(records).save_to_disk(str(target))
+        write_json(self.step_dir(i) / "mix_report.json", step.report)
+        return step.stats
+
+    def _passthrough(self, i: int, what: str) -> Stats:
+        stats = Stats(STEPS[i])
+        n = self._write(i, self._prev(i))
+        stats.n_in = stats.n_kept = n
+        stats.extra["skipped"] = f"{what} disabled in the config"
+        return stats
+
+    # ---- LLM backends, shared between steps with the same settings
+    def backend(self, cfg) -> Any:
+        from fleming.llm import make_backend
+
+        if not cfg.model:
+            raise ConfigError(f"{type(cfg).__name__}: 'model' is required when the step is enabled")
+        cache = str(self.root / cfg.cache) if cfg.cache else None
+        key = (cfg.backend, cfg.model, cfg.base_url, cache, json.dumps(cfg.options, sort_keys=True))
+        if key not in self._backends:
+            self._backends[key] = make_backend(cfg.backend, cfg.model, base_url=cfg.base_url,
+                                               cache_path=cache, **cfg.options)
+        return self._backends[key]
+

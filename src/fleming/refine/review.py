@@ -1,0 +1,88 @@
+"""The label check's stage output, and ``fleming refine review-apply DECISIONS.csv``.
+
+The label-check step folder keeps what the validator decided (``validated.jsonl``, ``errors.jsonl``,
+``review_queue.jsonl/.csv``) and the reviewers' decisions (``decisions.json``, merged across calls, the
+latest decision for an id wins). ``finalize`` derives the step's output from them: validated items plus
+the reviewed items brought back (kept, or relabelled with ``metadata.extra["review"]``); the rest stay
+excluded as ``review_queue`` (not yet decided), ``review_drop`` or ``validator_error``. Applying
+decisions re-derives the output and removes the done markers of every later step, so the next
+``fleming refine CONFIG`` recomputes difficulty and the mix with the reviewed items.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fleming.errors import InputError
+from fleming.io import read_records, write_json, write_jsonl, write_records
+from fleming.refine.labelcheck import load_queue, read_decisions, reviewed_records
+from fleming.steps import Stats
+
+
+def _decisions(stage: Path) -> dict[str, tuple[str, list[str]]]:
+    path = stage / "decisions.json"
+    if not path.is_file():
+        return {}
+    return {k: (v[0], list(v[1])) for k, v in json.loads(path.read_text()).items()}
+
+
+def finalize(run, i: int) -> Stats:
+    """Write the label-check step's records and exclusions from the validator's output + decisions."""
+    stage = run.step_dir(i)
+    base = json.loads((stage / "validator_stats.json").read_text())
+    validated = list(read_records(stage / "validated.jsonl"))
+    errors = list(read_records(stage / "errors.jsonl"))
+    queue = load_queue(stage)
+    decisions = {k: v for k, v in _decisions(stage).items() if k in queue}
+    back, dropped, pending = reviewed_records(queue, decisions)
+    write_records(stage / "records.jsonl", validated + back)
+    write_jsonl(run.excl_path(i), (
+        {"reason": reason, "record": r.model_dump(mode="json")}
+        for reason, recs in (("validator_error", errors), ("review_queue", pending), ("review_drop", dropped))
+        for r in recs))
+    stats = Stats("labelcheck", n_in=base["in"], n_kept=len(validated) + len(back))
+    for reason, recs in (("validator_error", errors), ("review_queue", pending), ("review_drop", dropped)):
+        if recs:
+            stats.dropped[reason] = len(recs)
+    n_relabel = sum(1 for d, _ in decisions.values() if d == "relabel")
+    stats.extra = {**base["extra"], "validator_kept": len(validated), "queued_for_review": len(queue),
+                   "reviewed_keep": sum(1 for d, _ in decisions.values() if d == "keep"),
+                   "reviewed_relabel": n_relabel, "reviewed_drop": len(dropped)}
+    return stats
+
+
+def find_run(decisions_csv: Path) -> Path:
+    """The run directory that holds the review queue, searched upward from the CSV's folder."""
+    for d in [decisions_csv.resolve().parent, *decisions_csv.resolve().parents]:
+        if (d / "refine" / "steps").is_dir():
+            return d
+        if d.name == "refine" and (d / "steps").is_dir():
+            return d.parent
+    raise InputError(decisions_csv, None, None, "no run directory above this file; pass --run RUN_DIR")
+
+
+def apply_review(decisions_csv: str | Path, run_dir: str | Path | None = None) -> dict[str, Any]:
+    """Apply a filled-in review CSV to a run; returns the counts and what to do next."""
+    from fleming.refine.config import RefineConfig
+    from fleming.refine.pipeline import STEPS, RefineRun
+
+    decisions_csv = Path(decisions_csv)
+    if not decisions_csv.is_file():
+        raise InputError(decisions_csv, None, None, "decisions file not found")
+    run = RefineRun(RefineConfig(), run_dir or find_run(decisions_csv), log=lambda _: None)
+    i = STEPS.index("labelcheck")
+    stage = run.step_dir(i)
+    if not (stage / "validated.jsonl").is_file():
+        raise InputError(stage, None, None, "no label-check output in this run (is the label check enabled?)")
+    queue = load_queue(stage)
+    merged = {**_decisions(stage), **read_decisions(decisions_csv, queue)}
+    write_json(stage / "decisions.json", {k: [d, letters] for k, (d, letters) in merged.items()})
+    stats = finalize(run, i)
+    write_json(run.stats_path(i), {**stats.to_dict(), "reconciles": stats.reconciles()})
+    run.invalidate_from(i + 1)
+    return {"run": str(run.root.parent), "queue": len(queue), "decided": len(merged),
+            "kept": stats.extra["reviewed_keep"], "relabelled": stats.extra["reviewed_relabel"],
+            "dropped": stats.extra["reviewed_drop"], "pending": stats.dropped.get("review_queue", 0),
+            "labelcheck": stats.to_dict()}
