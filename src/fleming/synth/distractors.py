@@ -1,0 +1,241 @@
+"""Distractors by relation-preserving perturbation, found through the CSR neighbourhood of the answer.
+
+Siblings of the anchor are nodes of its type sharing at least ``m`` of its observed features: they come
+from the observed features' reverse neighbours (the anchor's neighbours' neighbours), never from a scan
+of all nodes. A diagnosis item's distractors are siblings that lack at least one observed feature
+(closed over is_a). A longer path's distractors are what the siblings reach along the same path (the
+drug for a similar disease), kept only when NO anchor consistent with every observed fact reaches them:
+the consistent anchors C are counted through the observed features' reverse CSR (and their is_a
+descendants'), and everything C reaches along the path is marked once (``mark_answers``), so each
+candidate costs one look-up. ``verify`` re-checks the chosen options the other way round.
+
+Plausibility: shared observed features / k + Jaccard of the full feature sets of the sibling; a
+physician-curated negative (``not_indicated_for``) comes first. Candidates that are synonyms of, or
+is_a-related to, the answer, another option or an entity in the stem are skipped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from fleming.synth.prims import (
+    copy_into,
+    ex_add,
+    ex_hit,
+    first_missing,
+    hop_hi,
+    hop_lo,
+    jaccard,
+    new_stamp,
+    rand01,
+    randint,
+    rhop_hi,
+    rhop_lo,
+)
+
+
+@njit(cache=True, inline="always")
+def count_siblings(g, t, w, a, feats, nf):
+    """Nodes of the anchor's type sharing >= t.m of ``feats`` with ``a`` (a masked anchor's siblings:
+    >= min(m, k-1) and not all), a uniform sample of at most t.max_sibs of them (reservoir) scored for
+    plausibility into w.sib / w.sibsc / w.sibcnt / w.sibjac. Returns (sampled, seen, sharing all)."""
+    s = new_stamp(w.stc)
+    nsib, seen, n_all = 0, 0, 0
+    cap = min(t.max_sibs, len(w.sib))
+    mm = min(t.m, nf - 1) if t.masked else t.m      # a masked sibling must miss one observed feature
+    for i in range(nf):
+        f = feats[i]
+        for j in range(rhop_lo(g, t.fh, f), rhop_hi(g, t.fh, f)):
+            r = g.ridx[j]
+            if r == a or g.type_codes[r] != t.anchor_type:
+                continue
+            v = w.cnt[r]
+            v = v + 1 if (v >> 16) == s else (s << 16) + 1      # stamp << 16 | count, one access
+            w.cnt[r] = v
+            c = v & 0xFFFF
+            if c == nf:
+                n_all += 1
+            if c == mm:
+                seen += 1
+                if nsib < cap:
+                    w.sib[nsib] = r
+                    nsib += 1
+                else:
+                    k = randint(w.st, seen)
+                    if k < cap:
+                        w.sib[k] = r
+    k = 0
+    for i in range(nsib):                     # sharing every observed feature: consistent, not a distractor
+        if t.masked == 0 or (w.cnt[w.sib[i]] & 0xFFFF) < nf:
+            w.sib[k] = w.sib[i]
+            k += 1
+    nsib = k
+    for i in range(nsib):
+        r = w.sib[i]
+        w.sibcnt[i] = w.cnt[r] & 0xFFFF
+        w.sibjac[i] = jaccard(g, t.fh, a, r)
+        w.sibsc[i] = w.sibcnt[i] / nf + w.sibjac[i] + 1e-6 * rand01(w.st)
+    return nsib, seen, n_all
+
+
+@njit(cache=True, inline="always")
+def consistent_set(g, t, w, obs, n_obs):
+    """Anchors having every observed feature (closed over is_a) into w.cons, marked w.inc == stamp.
+    Counts through each feature's reverse CSR and its descendants'. Returns (size, stamp); size -1
+    when the count visits more than t.max_visit nodes, -2 when C outgrows t.max_consistent."""
+    s = new_stamp(w.stc)
+    nc, visits = 0, 0
+    for i in range(n_obs):
+        f = obs[i]
+        sf = new_stamp(w.stc)
+        for q in range(g.dptr[f] - 1, g.dptr[f + 1]):
+            y = f if q < g.dptr[f] else g.didx[q]
+            for j in range(rhop_lo(g, t.fh, y), rhop_hi(g, t.fh, y)):
+                r = g.ridx[j]
+                if w.vis[r] == sf:
+                    continue
+                w.vis[r] = sf
+                visits += 1
+                if visits > t.max_visit:
+                    return -1, 0
+                v = w.ccnt[r]
+                v = v + 1 if (v >> 16) == s else (s << 16) + 1
+                w.ccnt[r] = v
+                if (v & 0xFFFF) == n_obs and g.type_codes[r] == t.anchor_type:
+                    if nc >= t.max_consistent:
+                        return -2, 0
+                    w.cons[nc] = r
+                    w.inc[r] = s
+                    nc += 1
+    return nc, s
+
+
+@njit(cache=True, inline="always")
+def mark_answers(g, t, w, cons, n_cons):
+    """Mark (w.vis2 == returned stamp) every node the consistent anchors ``cons`` reach along the path,
+    walking forwards; after a hop into findings the reached findings' is_a ancestors count as reached
+    too (an anchor with 'Focal seizure' has 'Seizure'). Returns -1 past t.max_visit marked nodes."""
+    front, nxt = w.front, w.nxt
+    n = min(n_cons, len(front))
+    copy_into(front, 0, cons, 0, n)
+    s = 0
+    for lev in range(len(t.chain)):
+        h = t.chain[lev]
+        s = new_stamp(w.stc)
+        m = 0
+        for i in range(n):
+            y = front[i]
+            for j in range(hop_lo(g, h, y), hop_hi(g, h, y)):
+                z = g.hidx[j]
+                nz = g.aptr[z + 1] - g.aptr[z] if g.closed[h] else 0
+                for q in range(-1, nz):
+                    x = z if q < 0 else g.aidx[g.aptr[z] + q]
+                    if w.vis2[x] != s:
+                        if m >= t.max_visit:
+                            return -1
+                        w.vis2[x] = s
+                        nxt[m] = x
+                        m += 1
+        front, nxt = nxt, front
+        n = m
+    return s
+
+
+@njit(cache=True, inline="always")
+def forward(g, t, w, x):
+    """Nodes x reaches along the path (direct edges) into w.front; returns how many (capped)."""
+    front, nxt = w.front, w.nxt
+    front[0] = x
+    n = 1
+    for lev in range(len(t.chain)):
+        h = t.chain[lev]
+        s = new_stamp(w.stc)
+        m = 0
+        for i in range(n):
+            y = front[i]
+            for j in range(hop_lo(g, h, y), hop_hi(g, h, y)):
+                z = g.hidx[j]
+                if w.vis[z] != s and m < len(nxt):
+                    w.vis[z] = s
+                    nxt[m] = z
+                    m += 1
+        front, nxt = nxt, front
+        n = m
+    if len(t.chain) % 2 == 1:          # results must end in w.front
+        copy_into(w.front, 0, front, 0, n)
+    return n
+
+
+@njit(cache=True, inline="always")
+def _distinct(g, w, c, ans):
+    """Same type as the answer; not in the stem, not an option, no is_a relative or synonym of one."""
+    return g.type_codes[c] == g.type_codes[ans] and not ex_hit(g, w, c)
+
+
+@njit(cache=True, inline="always")
+def _take(g, w, npick, c, via, neg, lack, shared, jac):
+    ex_add(g, w, c)                  # on overflow the exclusion is partial; verify_item still checks
+    w.pick[npick], w.pvia[npick], w.pneg[npick], w.plack[npick] = c, via, neg, lack
+    w.pshared[npick], w.pjac[npick] = shared, jac
+    return npick + 1
+
+
+@njit(cache=True, inline="always")
+def pick_siblings(g, t, w, a, obs, n_obs, nsib, order):
+    """Diagnosis: the best-ranked siblings that lack an observed feature. Returns (picked, consistent)."""
+    npick, n_cons = 0, 0
+    for oi in range(nsib):
+        si = order[oi]
+        c = w.sib[si]
+        if not _distinct(g, w, c, a):
+            continue
+        lack = first_missing(g, t.fh, c, obs, n_obs)
+        if lack < 0:
+            n_cons += 1
+            continue
+        npick = _take(g, w, npick, c, c, False, lack, w.sibcnt[si], w.sibjac[si])
+        if npick == t.n_distr:
+            break
+    return npick, n_cons
+
+
+@njit(cache=True, inline="always")
+def pick_along_path(g, t, w, a, ans, obs, n_obs, nsib, order, astamp):
+    """Longer paths: curated negatives of ``a`` first, then what the best-ranked siblings reach (each
+    sibling's reach in a random rotation), skipping anything the consistent anchors reach (marked
+    w.vis2 == astamp). Returns (picked, candidates seen, consistent skipped)."""
+    npick, seen, n_cons = 0, 0, 0
+    s = new_stamp(w.stc)
+    for src in range(-1, min(nsib, t.max_sibs)):
+        if src < 0:
+            if t.neg < 0:
+                continue
+            lo, hi = hop_lo(g, t.neg, a), hop_hi(g, t.neg, a)
+            n = min(hi - lo, len(w.front))
+            copy_into(w.front, 0, g.hidx, lo, n)
+            via, lack = a, -1
+        else:
+            sib = w.sib[order[src]]
+            n = forward(g, t, w, sib)
+            via = sib
+            lack = first_missing(g, t.fh, sib, obs, n_obs) if t.masked else -1
+        start = randint(w.st, n) if n > 0 else 0
+        for q in range(n):
+            c = w.front[(start + q) % n]
+            if w.cmark[c] == s:
+                continue
+            w.cmark[c] = s
+            seen += 1
+            if w.vis2[c] == astamp:
+                n_cons += 1
+                continue
+            if not _distinct(g, w, c, ans):
+                continue
+            if src < 0:
+                npick = _take(g, w, npick, c, via, True, lack, -1, np.nan)
+            else:
+                npick = _take(g, w, npick, c, via, False, lack, w.sibcnt[order[src]], w.sibjac[order[src]])
+            if npick == t.n_distr:
+                return npick, seen, n_cons
+    return npick, seen, n_cons

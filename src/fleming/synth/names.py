@@ -1,0 +1,110 @@
+"""Name keys: two options sharing a key are duplicates or synonyms and never appear together.
+
+Each node gets 62-bit hashes of its normalized name and synonyms (``schema.norm_name`` rules,
+vectorized with pyarrow), of their word sets (stop words dropped, plural 's' stripped, order ignored:
+'Dyskinesia, familial, with facial myokymia' == 'Familial dyskinesia and facial myokymia') and, for
+numbered subtypes, of their series ('Meckel syndrome, type 7' -> 'meckel syndrome'), so two subtypes of
+one series are not options together. Strings are processed in slices and hashed (FNV-1a, numba) from
+the Arrow buffers, so memory stays bounded on million-node graphs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+SERIES = r"\s+(type\s+)?[0-9]{1,3}[a-z]?$|\s+type\s+[a-z0-9]{1,4}$"
+STOP_WORDS = ["with", "and", "of", "the", "a", "an", "in", "to", "for", "due", "type", "agent", "drug",
+              "form"]
+_MASK62 = np.uint64((1 << 62) - 1)
+_WORDSET = np.uint64(1 << 62)
+SLICE = 1 << 16
+
+
+@njit(cache=True)
+def _fnv(offsets, data, start, n, out):
+    for i in range(n):
+        h = np.uint64(0xCBF29CE484222325)
+        for j in range(offsets[start + i], offsets[start + i + 1]):
+            h = (h ^ np.uint64(data[j])) * np.uint64(0x100000001B3)
+        out[i] = h
+
+
+def _hash(z: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer over a uint64 array (wrapping)."""
+    z = z.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def string_hashes(arr) -> np.ndarray:
+    """uint64 hash of every string of a pyarrow StringArray (nulls hash like '')."""
+    out = np.zeros(len(arr), dtype=np.uint64)
+    if len(arr):
+        _, offs, data = arr.buffers()
+        offsets = np.frombuffer(offs, dtype=np.int32)
+        raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+        _fnv(offsets, raw, arr.offset, len(arr), out)
+    return out
+
+
+def normalize(text):
+    """pyarrow version of ``schema.norm_name``: NFKD, ASCII, lower case, non-word runs to one space."""
+    import pyarrow.compute as pc
+
+    text = pc.replace_substring_regex(pc.utf8_lower(pc.utf8_normalize(text, "NFKD")), r"[^\x00-\x7f]", "")
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"[^a-z0-9_]+", " "))
+
+
+def _keys_of(text, owner: np.ndarray, series: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(owner, key) pairs for one slice of names."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = normalize(text)
+    owners, keys = [owner], [_hash(string_hashes(text)) & _MASK62]
+    if series:
+        stem = pc.replace_substring_regex(text, SERIES, "")
+        changed = pc.not_equal(stem, text).to_numpy(zero_copy_only=False)
+        owners.append(owner[changed])
+        keys.append(_hash(string_hashes(stem.filter(pa.array(changed)))) & _MASK62)
+    words = pc.utf8_split_whitespace(text)
+    parent = pc.list_parent_indices(words).to_numpy()
+    flat = pc.replace_substring_regex(pc.list_flatten(words), r"^([a-z]{3,}[^s])s$", r"\1")
+    keep = ~pc.is_in(flat, value_set=pa.array(STOP_WORDS)).to_numpy(zero_copy_only=False)
+    parent = parent[keep]
+    if len(parent):
+        h = _hash(string_hashes(flat.filter(pa.array(keep))))
+        starts = np.flatnonzero(np.r_[True, parent[1:] != parent[:-1]])
+        with np.errstate(over="ignore"):
+            sums = np.add.reduceat(h, starts)
+        owners.append(owner[parent[starts]])
+        keys.append((_hash(sums) & _MASK62) | _WORDSET)
+    return np.concatenate(owners).astype(np.int64), np.concatenate(keys).astype(np.int64)
+
+
+def name_keys(n_nodes: int, names, synonyms, series: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(kptr, kidx): CSR of sorted int64 keys per node from a pyarrow names array and a list array of
+    synonyms (see the module docstring)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    syn_owner = pc.list_parent_indices(synonyms).to_numpy().astype(np.int64)
+    flat = pc.list_flatten(synonyms).cast(pa.string())
+    names = names.cast(pa.string())
+    owners, keys = [], []
+    for arr, own in ((names, np.arange(n_nodes, dtype=np.int64)), (flat, syn_owner)):
+        for lo in range(0, len(arr), SLICE):
+            o, k = _keys_of(arr.slice(lo, SLICE), own[lo:lo + SLICE], series)
+            owners.append(o)
+            keys.append(k)
+    own = np.concatenate(owners) if owners else np.zeros(0, np.int64)
+    key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    order = np.lexsort((key, own))
+    own, key = own[order], key[order]
+    keep = np.r_[True, (own[1:] != own[:-1]) | (key[1:] != key[:-1])] if len(own) else np.zeros(0, bool)
+    own, key = own[keep], key[keep]
+    kptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(own, minlength=n_nodes), out=kptr[1:])
+    return kptr, key

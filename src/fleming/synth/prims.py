@@ -1,0 +1,235 @@
+"""Numba primitives over CSR arrays: seeded random numbers, sorted-set tests, the is_a closure checks.
+
+Everything here is ``@njit`` and allocation-free; callers pass scratch "stamp" arrays (one int32 per
+node) so that marking a set costs its size, never the graph's. ``G`` is the graph namedtuple built by
+``sampler.build_graph_arrays``:
+
+- ``aptr/aidx``: proper is_a ancestors of every node (sorted), ``dptr/didx``: proper descendants;
+- ``kptr/kidx``: normalized name/synonym keys of every node (sorted codes; two options sharing one are
+  synonyms);
+- ``hptr/hidx/heid/hoff`` and ``rptr/ridx/roff``: forward and reverse CSR of every hop (a relation or a
+  union of relations), stacked: hop ``h`` of node ``i`` is ``hidx[hoff[h] + hptr[h, i] : ...]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True, inline="always")
+def mix64(z):
+    """splitmix64 finalizer (uint64 -> uint64)."""
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, inline="always")
+def seed_for(seed, slot, attempt):
+    """The seed of one attempt at one item slot: independent of batching and worker count."""
+    z = mix64(np.uint64(seed) + _GOLDEN * np.uint64(slot + 1))
+    return mix64(z + _GOLDEN * np.uint64(attempt + 1))
+
+
+@njit(cache=True, inline="always")
+def next_u64(st):
+    st[0] = st[0] + _GOLDEN
+    return mix64(st[0])
+
+
+@njit(cache=True, inline="always")
+def rand01(st):
+    return (next_u64(st) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, inline="always")
+def randint(st, n):
+    return min(int(rand01(st) * n), n - 1)
+
+
+@njit(cache=True, inline="always")
+def contains(arr, lo, hi, x):
+    """Binary search for ``x`` in the sorted slice ``arr[lo:hi]``."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        v = arr[mid]
+        if v == x:
+            return True
+        if v < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return False
+
+
+@njit(cache=True, inline="always")
+def sample_cum(cum, u):
+    """Index i with cum[i-1] <= u < cum[i] (cum: cumulative weights)."""
+    return min(np.searchsorted(cum, u, side="right"), len(cum) - 1)
+
+
+@njit(cache=True, inline="always")
+def related(g, x, y):
+    """True when x == y or one is an is_a ancestor of the other."""
+    if x == y:
+        return True
+    return contains(g.aidx, g.aptr[x], g.aptr[x + 1], y) or contains(g.aidx, g.aptr[y], g.aptr[y + 1], x)
+
+
+@njit(cache=True, inline="always")
+def shares_key(g, x, y):
+    """True when x and y share a normalized name or synonym (sorted-list intersection)."""
+    i, ie, j, je = g.kptr[x], g.kptr[x + 1], g.kptr[y], g.kptr[y + 1]
+    while i < ie and j < je:
+        a, b = g.kidx[i], g.kidx[j]
+        if a == b:
+            return True
+        if a < b:
+            i += 1
+        else:
+            j += 1
+    return False
+
+
+@njit(cache=True, inline="always")
+def hop_lo(g, h, i):
+    return g.hoff[h] + g.hptr[h, i]
+
+
+@njit(cache=True, inline="always")
+def hop_hi(g, h, i):
+    return g.hoff[h] + g.hptr[h, i + 1]
+
+
+@njit(cache=True, inline="always")
+def rhop_lo(g, h, i):
+    return g.roff[h] + g.rptr[h, i]
+
+
+@njit(cache=True, inline="always")
+def rhop_hi(g, h, i):
+    return g.roff[h] + g.rptr[h, i + 1]
+
+
+@njit(cache=True, inline="always")
+def copy_into(dst, d0, src, s0, n):
+    """dst[d0:d0+n] = src[s0:s0+n] as a plain loop (numba's slice assignment may allocate)."""
+    for i in range(n):
+        dst[d0 + i] = src[s0 + i]
+
+
+@njit(cache=True, inline="always")
+def new_stamp(st):
+    """A fresh marker value for a stamp array (st[0] is the counter)."""
+    st[0] += 1
+    return st[0]
+
+
+@njit(cache=True, inline="always")
+def _meets_desc(g, lo, hi, f):
+    """Whether one of f's is_a descendants is in the sorted slice hidx[lo:hi] (merge or binary search)."""
+    dlo, dhi = g.dptr[f], g.dptr[f + 1]
+    if (dhi - dlo) * 8 < hi - lo:
+        for q in range(dlo, dhi):  # noqa: SIM110 - numba compiles no generator expressions
+            if contains(g.hidx, lo, hi, g.didx[q]):
+                return True
+        return False
+    i, j = lo, dlo
+    while i < hi and j < dhi:
+        x, y = g.hidx[i], g.didx[j]
+        if x == y:
+            return True
+        if x < y:
+            i += 1
+        else:
+            j += 1
+    return False
+
+
+@njit(cache=True, inline="always")
+def first_missing(g, fh, r, obs, n_obs):
+    """Index in ``obs`` of the first observed feature that node r lacks, or -1 when it has them all.
+
+    "Has f" is closed over is_a: r has f when one of r's features is f or a descendant of f (an
+    annotation 'Focal seizure' satisfies an observed 'Seizure'). One sequential pass over r's features,
+    then a descendant check only for what is not there directly.
+    """
+    lo, hi = hop_lo(g, fh, r), hop_hi(g, fh, r)
+    found = 0
+    for j in range(lo, hi):
+        y = g.hidx[j]
+        for i in range(n_obs):
+            if y == obs[i]:
+                found |= 1 << i
+    for i in range(n_obs):
+        if not (found >> i) & 1 and not _meets_desc(g, lo, hi, obs[i]):
+            return i
+    return -1
+
+
+@njit(cache=True, inline="always")
+def ex_reset(w):
+    w.exn[:] = 0
+
+
+@njit(cache=True, inline="always")
+def ex_add(g, w, x):
+    """Add x, its is_a ancestors and its name keys to the item's exclusion sets; False on overflow."""
+    na, nk = g.aptr[x + 1] - g.aptr[x], g.kptr[x + 1] - g.kptr[x]
+    if w.exn[0] >= len(w.ex_nodes) or w.exn[1] + na > len(w.ex_anc) or w.exn[2] + nk > len(w.ex_keys):
+        return False
+    w.ex_nodes[w.exn[0]] = x
+    w.exn[0] += 1
+    copy_into(w.ex_anc, w.exn[1], g.aidx, g.aptr[x], na)
+    w.exn[1] += na
+    copy_into(w.ex_keys, w.exn[2], g.kidx, g.kptr[x], nk)
+    w.exn[2] += nk
+    return True
+
+
+@njit(cache=True, inline="always")
+def ex_hit(g, w, x):
+    """True when x is in the exclusion sets, is an is_a ancestor or descendant of a member, or shares
+    a name key with one (the stem's entities and the options chosen so far)."""
+    for i in range(w.exn[0]):
+        if w.ex_nodes[i] == x:
+            return True
+    for i in range(w.exn[1]):
+        if w.ex_anc[i] == x:
+            return True
+    for q in range(g.aptr[x], g.aptr[x + 1]):
+        y = g.aidx[q]
+        for i in range(w.exn[0]):
+            if w.ex_nodes[i] == y:
+                return True
+    for q in range(g.kptr[x], g.kptr[x + 1]):
+        k = g.kidx[q]
+        for i in range(w.exn[2]):
+            if w.ex_keys[i] == k:
+                return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def jaccard(g, fh, a, b):
+    """|F(a) ∩ F(b)| / |F(a) ∪ F(b)| over the direct features of hop ``fh`` (sorted merge)."""
+    i, ie, j, je = hop_lo(g, fh, a), hop_hi(g, fh, a), hop_lo(g, fh, b), hop_hi(g, fh, b)
+    na, nb = ie - i, je - j
+    inter = 0
+    while i < ie and j < je:
+        x, y = g.hidx[i], g.hidx[j]
+        if x == y:
+            inter += 1
+            i += 1
+            j += 1
+        elif x < y:
+            i += 1
+        else:
+            j += 1
+    union = na + nb - inter
+    return inter / union if union > 0 else 0.0

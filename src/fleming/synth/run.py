@@ -1,0 +1,291 @@
+"""``fleming synth``: synthesize N verified items from a KG directory, in parallel, deterministically.
+
+Item slots 0, 1, 2, ... are processed in fixed-size chunks; a slot's question type and attempt seeds
+depend only on (seed, slot), and chunks are merged in slot order, so the output is the same for any
+number of workers. The first N distinct items in slot order are kept (a later duplicate of an earlier
+item is dropped with its reason). Workers are forked after the index is built and the kernel compiled,
+so they share the KG arrays copy-on-write.
+
+``stats.json`` (``fleming.steps.Stats`` layout plus distributions): attempts in, items kept, drop
+reasons, attempts per item, and the distributions over question types, hops and rarity deciles, the
+latter beside what uniform sampling of the same types' anchors would give.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import multiprocessing
+import os
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from fleming.errors import ConfigError, FlemingError
+from fleming.io import sha256_file, write_json
+from fleming.kg.store import KG, META
+from fleming.records import MCQ
+from fleming.steps import Stats
+from fleming.synth.items import ItemBuilder, Lookup
+from fleming.synth.kernel import REASONS, Kernel, slot_uniforms
+from fleming.synth.render import load_pack
+from fleming.synth.sampler import SynthIndex
+from fleming.synth.templates import SynthConfig
+
+DUPLICATE = "duplicate of an earlier item"
+
+
+class Synthesizer:
+    """Index + kernel + item builders for one KG and config; ``chunk(c)`` makes slots of chunk c."""
+
+    def __init__(self, kg: KG, cfg: SynthConfig, seed: int):
+        self.kg, self.cfg, self.seed = kg, cfg, seed
+        self.index = SynthIndex(kg, cfg)
+        if not self.index.plans:
+            why = "; ".join(f"{k}: {v}" for k, v in self.index.unsupported.items())
+            raise FlemingError(f"no question type of the config can be made from {kg.path}: {why}")
+        self.pack = load_pack(cfg.language, cfg.packs)
+        missing = [t for t in self.index.plans if not self.pack.questions.get(t)]
+        if missing:
+            raise ConfigError(f"template pack {cfg.language!r}: field 'questions.{missing[0]}': missing")
+        self.names = list(self.index.plans)
+        w = np.array([self.index.plans[t].qt.weight for t in self.names])
+        self.cum = np.cumsum(w / w.sum())
+        self.kernel = Kernel(self.index)
+        self.lookup = Lookup(kg, cfg.provenance_records)
+        meta = kg.path / META if kg.path else None
+        info = {"kg": str(kg.path), "kg_build": sha256_file(meta)[:16] if meta and meta.is_file() else None,
+                "seed": seed}
+        self.builders = {t: ItemBuilder(kg, p, self.pack, info, self.index.degree, self.lookup)
+                         for t, p in self.index.plans.items()}
+
+    def warm_up(self) -> None:
+        """Compile (or load) the kernel before forking, and read the lazily loaded columns."""
+        for t in self.names:
+            self.kernel.run(t, np.arange(2, dtype=np.int64), self.seed)
+        self.lookup.edge_columns()
+
+    def slot_types(self, slots: np.ndarray) -> np.ndarray:
+        u = slot_uniforms(np.uint64(self.seed % (1 << 64)), slots)
+        return np.minimum(np.searchsorted(self.cum, u, side="right"), len(self.names) - 1)
+
+    def chunk(self, c: int) -> list[tuple]:
+        """Per slot of chunk c: (slot, type, attempts, {reason: n}, json line | None, drop | None, key,
+        decile)."""
+        cs = self.cfg.chunk_size
+        slots = np.arange(c * cs, (c + 1) * cs, dtype=np.int64)
+        types = self.slot_types(slots)
+        rows: list[tuple] = []
+        gc_was = gc.isenabled()
+        gc.disable()                       # many small acyclic dicts: the cycle collector only costs time
+        try:
+            for ti, name in enumerate(self.names):
+                sl = slots[types == ti]
+                if len(sl):
+                    rows += self._type_rows(name, ti, sl)
+        finally:
+            if gc_was:
+                gc.enable()
+        rows.sort(key=lambda r: r[0])
+        return rows
+
+    def _type_rows(self, name: str, ti: int, slots: np.ndarray) -> list[tuple]:
+        out = self.kernel.run(name, slots, self.seed)
+        builder, plan = self.builders[name], self.index.plans[name]
+        sl = slots.tolist()
+        built = builder.build_all(out, sl)
+        rows = []
+        for i, (slot, (line, fields, why)) in enumerate(zip(sl, built, strict=True)):
+            reasons = {REASONS[k]: v for k, v in enumerate(out.reasons[i].tolist()) if v}
+            attempts = int(out.attempts[i])
+            if line is None:
+                rows.append((slot, ti, attempts, reasons, None, why or None, None, None))
+                continue
+            MCQ.model_validate({**fields, "source": "synthetic", "split": "train"})   # names the bad field
+            a, ans = int(out.anchor[i]), int(out.opts[i, out.ans_pos[i]])
+            key = (ti, ans, tuple(sorted(out.obs[i, :out.nobs[i]].tolist())) if plan.qt.masked else a)
+            decile = int(plan.decile[builder.anchor_pos[a]])
+            rows.append((slot, ti, attempts, reasons, line, None, key, decile))
+        return rows
+
+
+def _release_arrow_memory() -> None:
+    """Hand the Arrow pool's freed pages (Parquet decoding, string kernels) back to the OS."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
+_WORKER: Synthesizer | None = None   # set in the parent before forking; workers inherit it
+
+
+def _run_chunk(c: int) -> list[tuple]:
+    assert _WORKER is not None
+    return _WORKER.chunk(c)
+
+
+class _Tally:
+    """Merges slot rows in order into the output file and the stats, up to n items."""
+
+    def __init__(self, n: int, names: list[str], f):
+        self.n, self.names, self.f = n, names, f
+        self.stats = Stats("synth")
+        self.keys: set = set()
+        self.types: Counter = Counter()
+        self.deciles: dict[str, Counter] = {t: Counter() for t in names}
+        self.attempts: Counter = Counter()
+        self.slots_used = self.given_up = 0
+
+    @property
+    def done(self) -> bool:
+        return self.stats.n_kept >= self.n
+
+    def add(self, row: tuple) -> None:
+        slot, ti, attempts, reasons, line, drop, key, decile = row
+        name = self.names[ti]
+        self.slots_used += 1
+        self.attempts[name] += attempts
+        self.stats.n_in += attempts
+        self.stats.dropped.update(reasons)
+        if line is None:
+            if drop is None:
+                self.given_up += 1
+            else:
+                self.stats.dropped[drop] += 1
+            return
+        if key in self.keys:
+            self.stats.dropped[DUPLICATE] += 1
+            return
+        self.keys.add(key)
+        self.stats.n_kept += 1
+        self.types[name] += 1
+        self.deciles[name][decile] += 1
+        self.f.write(line + "\n")
+
+
+def synthesize(kg_dir: str | Path, n: int, cfg: SynthConfig, seed: int, out_dir: str | Path,
+               workers: int = 1, backend=None, samples: int = 0) -> dict:
+    """Write ``out_dir/items.jsonl`` (n items, or fewer if the KG runs out) and ``out_dir/stats.json``
+    (and ``samples.md`` with ``samples`` random rendered items); returns the stats. ``backend``: an LLM
+    backend for the optional paraphrase (else built from cfg)."""
+    global _WORKER
+    if n < 1:
+        raise ConfigError(f"--n must be >= 1, got {n}")
+    t0 = time.perf_counter()
+    kg = KG.load(kg_dir)
+    synth = Synthesizer(kg, cfg, seed)
+    synth.warm_up()
+    _release_arrow_memory()
+    t_index = time.perf_counter() - t0
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "items.jsonl"
+    tmp = path.with_name(path.name + ".tmp")
+    t1 = time.perf_counter()
+    _WORKER = synth
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:       # streamed in slot order, renamed when complete
+            tally = _Tally(n, synth.names, f)
+            _generate(synth, tally, max(1, workers))
+    finally:
+        _WORKER = None
+    t_synth = time.perf_counter() - t1
+    para = _paraphrase(tmp, cfg, backend) if cfg.paraphrase else None
+    os.replace(tmp, path)
+    stats = _stats(synth, tally, cfg, n, seed, workers, t_index, t_synth, para)
+    write_json(out_dir / "stats.json", stats)
+    if samples:
+        from fleming.synth.render import samples_markdown
+
+        lines = path.read_text(encoding="utf-8").splitlines()
+        (out_dir / "samples.md").write_text(samples_markdown(lines, samples, seed), encoding="utf-8")
+    return stats
+
+
+def _generate(synth: Synthesizer, tally: _Tally, workers: int) -> None:
+    cs, next_chunk, rate = synth.cfg.chunk_size, 0, 0.5
+    fork = multiprocessing.get_context("fork")
+    pool = ProcessPoolExecutor(workers, mp_context=fork) if workers > 1 else None
+    try:
+        while not tally.done:
+            need = tally.n - tally.stats.n_kept
+            k = min(max(workers, math.ceil(need / max(rate, 0.01) / cs * 1.1)), 8 * workers)
+            chunks = range(next_chunk, next_chunk + k)
+            next_chunk += k
+            before = tally.stats.n_kept
+            results = pool.map(_run_chunk, chunks) if pool else map(synth.chunk, chunks)
+            for rows in results:
+                for row in rows:
+                    if tally.done:
+                        break
+                    tally.add(row)
+            made = tally.stats.n_kept - before
+            if made == 0:
+                break                                    # the KG yields nothing more for this config
+            rate = max(tally.stats.n_kept / max(tally.slots_used, 1), 0.01)
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+
+
+def _paraphrase(path: Path, cfg: SynthConfig, backend) -> dict:
+    from fleming.synth.paraphrase import paraphrase_lines
+
+    lines, counts = paraphrase_lines(path.read_text(encoding="utf-8").splitlines(), cfg.paraphrase, backend)
+    path.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+    return counts
+
+
+def _shares(c: Counter, keys) -> dict:
+    total = sum(c.values()) or 1
+    return {str(k): round(c.get(k, 0) / total, 4) for k in keys}
+
+
+def _stats(synth: Synthesizer, tally: _Tally, cfg: SynthConfig, n: int, seed: int, workers: int,
+           t_index: float, t_synth: float, para: dict | None) -> dict:
+    idx, kept = synth.index, tally.stats.n_kept
+    deciles, uniform = Counter(), dict.fromkeys(range(1, 11), 0.0)
+    for t, c in tally.deciles.items():
+        deciles.update(c)
+        share = tally.types[t] / kept if kept else 0.0
+        for d, u in idx.uniform_deciles(t).items():
+            uniform[d] += share * u
+    hops: Counter = Counter()
+    for t, c in tally.types.items():
+        hops[idx.plans[t].qt.hops] += c
+    items_share = _shares(deciles, range(1, 11))
+    tail_items = sum(items_share[str(d)] for d in (1, 2, 3))
+    tail_uniform = sum(uniform[d] for d in (1, 2, 3))
+    return {
+        "n_requested": n, "n_items": kept, "seed": seed, "workers": workers, "kg": str(synth.kg.path),
+        "kg_nodes": synth.kg.n_nodes, "kg_edges": synth.kg.n_edges,
+        "steps": tally.stats.to_dict(), "reconciles": tally.stats.reconciles(),
+        "attempts_per_item": round(tally.stats.n_in / kept, 4) if kept else None,
+        "slots": {"used": tally.slots_used, "given_up": tally.given_up},
+        "question_types": dict(tally.types.most_common()),
+        "attempts_per_item_by_type": {t: round(tally.attempts[t] / tally.types[t], 3)
+                                      for t in tally.types},
+        "hops": {str(h): c for h, c in sorted(hops.items())},
+        "rarity_deciles": {"items": items_share, "uniform": {str(d): round(u, 4) for d, u in uniform.items()},
+                           "rarest_30pct_items": round(tail_items, 4),
+                           "rarest_30pct_uniform": round(tail_uniform, 4),
+                           "rarest_30pct_ratio": round(tail_items / tail_uniform, 3)
+                           if tail_uniform else None},
+        "unsupported_types": idx.unsupported,
+        "eligible_anchors": {t: len(p.arrays.anchors) for t, p in idx.plans.items()},
+        "paraphrase": para,
+        "timing_s": {"load_and_index": round(t_index, 3), "synthesis": round(t_synth, 3),
+                     "items_per_s": round(kept / t_synth, 1) if t_synth > 0 else None},
+        "config": _config_dict(cfg),
+    }
+
+
+def _config_dict(cfg: SynthConfig) -> dict:
+    d = asdict(cfg)
+    d["question_types"] = {q["name"]: {k: v for k, v in q.items() if k != "name"}
+                           for q in d["question_types"]}
+    return d

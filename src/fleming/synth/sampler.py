@@ -1,0 +1,296 @@
+"""The synthesizer's index over a loaded ``fleming.kg.store.KG``: hop CSRs, is_a closure, name keys,
+long-tail anchor weights and rarity per question type.
+
+Built once per run (and shared by forked workers); every per-item step then touches only the
+neighbourhood of the sampled entity. Anchor weights are ∝ (degree + 1) ** -alpha, times ``rare_boost``
+for entities the KG flags as rare (Orphanet, DO rare slim, HPO). Rarity is recorded as the anchor's
+degree percentile among the type's eligible anchors (ties share the mid rank) and its decile, 1 = the
+rarest tenth, so that uniform sampling would put about 10% of items in each decile.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from fleming.kg.schema import BY_NAME, FINDING_TYPES, INVERSE, TYPE_CODE
+from fleming.kg.store import KG
+from fleming.synth.names import name_keys
+from fleming.synth.templates import QuestionType, SynthConfig
+
+GraphArrays = namedtuple("GraphArrays", "type_codes group freq aptr aidx dptr didx kptr kidx "
+                                        "hptr hidx heid hoff rptr ridx roff closed")
+TypeArrays = namedtuple("TypeArrays", "anchors cum fh chain neg masked kmin kmax m n_distr min_distr "
+                                      "max_attempts max_sibs max_consistent max_visit anchor_type "
+                                      "answer_type default_freq")
+
+
+def node_column(kg: KG, name: str):
+    """One column of nodes.parquet (only that one is read)."""
+    import pyarrow.parquet as pq
+
+    if kg.path is None:
+        raise ValueError("this KG was built in memory; save() it first")
+    return pq.read_table(kg.path / "nodes.parquet", columns=[name]).column(name).combine_chunks()
+
+
+def inverse_name(rel: str) -> str:
+    """'treats' -> 'treated_by', 'treated_by' -> 'treats', symmetric 'resembles' -> itself."""
+    if rel in BY_NAME:
+        return BY_NAME[rel].inverse or rel
+    return INVERSE[rel]
+
+
+def hop_is_closed(rels: tuple[str, ...]) -> bool:
+    """A hop into findings: membership is closed over is_a (an annotated child implies its parent)."""
+    ranges = [BY_NAME[r].range if r in BY_NAME else BY_NAME[INVERSE[r]].domain for r in rels]
+    return all(rg <= FINDING_TYPES for rg in ranges)
+
+
+def _union_csr(kg: KG, rels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indptr, indices, eids) of the union of relations (duplicates dropped), sorted per node."""
+    if len(rels) == 1:
+        c = kg.csr(rels[0])
+        return c.indptr, c.indices, c.eids.astype(np.int64, copy=False)
+    srcs, dsts, eids = [], [], []
+    for r in rels:
+        c = kg.csr(r)
+        srcs.append(np.repeat(np.arange(kg.n_nodes, dtype=np.int32), np.diff(c.indptr)))
+        dsts.append(c.indices)
+        eids.append(c.eids.astype(np.int64, copy=False))
+    s, d, e = np.concatenate(srcs), np.concatenate(dsts), np.concatenate(eids)
+    order = np.lexsort((d, s))
+    s, d, e = s[order], d[order], e[order]
+    keep = np.ones(len(s), dtype=bool)
+    keep[1:] = (s[1:] != s[:-1]) | (d[1:] != d[:-1])
+    s, d, e = s[keep], d[keep], e[keep]
+    indptr = np.zeros(kg.n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(s, minlength=kg.n_nodes), out=indptr[1:])
+    return indptr, d.astype(np.int32, copy=False), e
+
+
+def _keep(csr: tuple[np.ndarray, np.ndarray, np.ndarray], mask: np.ndarray):
+    """The CSR with only the entries where ``mask`` holds."""
+    ptr, idx, eid = csr
+    rows = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+    new = np.zeros(len(ptr), dtype=np.int64)
+    np.cumsum(np.bincount(rows[mask], minlength=len(ptr) - 1), out=new[1:])
+    return new, idx[mask], eid[mask]
+
+
+def _stack(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n: int, n_edges: int):
+    """Hop CSRs stacked: indptr rows (int32 while every offset fits), one indices and one eids array."""
+    small = max(n_edges, sum(len(p[1]) for p in parts)) < 2**31 - 1
+    ptr = np.zeros((max(len(parts), 1), n + 1), dtype=np.int32 if small else np.int64)
+    off = np.zeros(len(parts) + 1, dtype=np.int64)
+    for h, (p, idx, _) in enumerate(parts):
+        ptr[h] = p
+        off[h + 1] = off[h] + len(idx)
+    idx = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int32)
+    eid = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
+    return ptr, idx.astype(np.int32, copy=False), eid.astype(np.int32 if small else np.int64, copy=False), off
+
+
+@njit(cache=True)
+def _ancestor_closure(n, pptr, pidx, cptr, cidx):
+    """Proper is_a ancestors of every node (sorted CSR), parents processed before children."""
+    pending = np.diff(pptr).astype(np.int64)
+    order = np.empty(n, np.int64)
+    head, tail = 0, 0
+    for v in range(n):
+        if pending[v] == 0:
+            order[tail] = v
+            tail += 1
+    while head < tail:
+        u = order[head]
+        head += 1
+        for j in range(cptr[u], cptr[u + 1]):
+            c = cidx[j]
+            pending[c] -= 1
+            if pending[c] == 0:
+                order[tail] = c
+                tail += 1
+    for v in range(n):                       # nodes on cycles: appended, they keep direct parents only
+        if pending[v] > 0:
+            order[tail] = v
+            tail += 1
+    start = np.zeros(n, np.int64)
+    size = np.zeros(n, np.int64)
+    buf = np.empty(max(16, 4 * len(pidx)), np.int32)
+    mark = np.full(n, -1, np.int64)
+    used = 0
+    for oi in range(n):
+        v = order[oi]
+        start[v] = used
+        for j in range(pptr[v], pptr[v + 1]):
+            p = pidx[j]
+            for q in range(-1, size[p]):
+                x = p if q < 0 else buf[start[p] + q]
+                if mark[x] != v:
+                    mark[x] = v
+                    if used >= len(buf):
+                        nb = np.empty(2 * len(buf), np.int32)
+                        nb[:used] = buf[:used]
+                        buf = nb
+                    buf[used] = x
+                    used += 1
+        size[v] = used - start[v]
+        buf[start[v]:used].sort()
+    ptr = np.zeros(n + 1, np.int64)
+    for v in range(n):
+        ptr[v + 1] = ptr[v] + size[v]
+    out = np.empty(ptr[n], np.int32)
+    for v in range(n):
+        out[ptr[v]:ptr[v + 1]] = buf[start[v]:start[v] + size[v]]
+    return ptr, out
+
+
+def _transpose(ptr: np.ndarray, idx: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    src = np.repeat(np.arange(n, dtype=np.int32), np.diff(ptr))
+    order = np.lexsort((src, idx))
+    tptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(idx, minlength=n), out=tptr[1:])
+    return tptr, src[order]
+
+
+def isa_closure(kg: KG) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(aptr, aidx, dptr, didx): proper is_a ancestors and descendants of every node."""
+    up, down = kg.csr("is_a"), kg.csr("has_subtype")
+    aptr, aidx = _ancestor_closure(kg.n_nodes, up.indptr, up.indices, down.indptr, down.indices)
+    dptr, didx = _transpose(aptr, aidx, kg.n_nodes)
+    return aptr, aidx, dptr, didx
+
+
+@dataclass
+class TypePlan:
+    """One supported question type: its kernel arrays and its anchors' rarity."""
+
+    qt: QuestionType
+    arrays: TypeArrays
+    degree: np.ndarray        # total degree of each eligible anchor
+    percentile: np.ndarray    # degree percentile among eligible anchors (0..100)
+    decile: np.ndarray        # 1 = rarest tenth .. 10
+
+
+def _reachable(g_parts, hop_ids: list[int], end: np.ndarray, need: int) -> np.ndarray:
+    """Nodes with at least ``need`` paths along the hops to a node where ``end`` holds (paths back to the
+    anchor itself, or to its observed features, cannot be answers: callers raise ``need`` for them)."""
+    paths = end.astype(np.float64)
+    n = len(end)
+    for h in reversed(hop_ids):
+        ptr, idx, _ = g_parts[h]
+        src = np.repeat(np.arange(n, dtype=np.int32), np.diff(ptr))
+        paths = np.minimum(np.bincount(src, weights=paths[idx], minlength=n), float(need))
+    return paths >= need
+
+
+def rarity(deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mid-rank degree percentile (0..100) and decile (1 = lowest-degree tenth)."""
+    if len(deg) == 0:
+        return np.zeros(0), np.zeros(0, dtype=np.int8)
+    s = np.sort(deg)
+    below = np.searchsorted(s, deg, side="left")
+    equal = np.searchsorted(s, deg, side="right") - below
+    pct = 100.0 * (below + 0.5 * equal) / len(deg)
+    dec = np.clip((pct // 10).astype(np.int64) + 1, 1, 10).astype(np.int8)
+    return pct, dec
+
+
+class SynthIndex:
+    """Everything the kernel needs for ``cfg``'s question types on ``kg`` (see the module docstring).
+
+    ``plans`` holds the supported types; ``unsupported`` maps the others to the reason (e.g. the KG has
+    no ``treats`` edges).
+    """
+
+    def __init__(self, kg: KG, cfg: SynthConfig):
+        self.kg, self.cfg = kg, cfg
+        self.unsupported: dict[str, str] = {}
+        self._hop_ids: dict[tuple[str, ...], int] = {}
+        self._fwd: list = []
+        self._rev: list = []
+        wanted = [qt for qt in cfg.question_types if qt.weight > 0 and self._has_edges(qt)]
+        hops = {qt.name: (self._hop(qt.features),
+                          [self._hop(h, qt.answer if i == len(qt.chain) - 1 else None)
+                           for i, h in enumerate(qt.chain)],
+                          self._hop(qt.negatives) if qt.negatives else -1) for qt in wanted}
+        self.degree = kg.degree()
+        aptr, aidx, dptr, didx = isa_closure(kg)
+        kptr, kidx = name_keys(kg.n_nodes, kg.names, node_column(kg, "synonyms"))
+        self.plans: dict[str, TypePlan] = {}
+        for qt in wanted:
+            plan = self._plan(qt, *hops[qt.name])
+            if plan is None:
+                self.unsupported[qt.name] = "no eligible anchor (too few features or no path to an answer)"
+            else:
+                self.plans[qt.name] = plan
+        self.max_feature_degree = max([int(np.diff(p[0]).max(initial=0)) for p in self._fwd] or [0])
+        hptr, hidx, heid, hoff = _stack(self._fwd, kg.n_nodes, kg.n_edges)
+        rptr, ridx, _, roff = _stack(self._rev, kg.n_nodes, kg.n_edges)
+        del self._fwd, self._rev                  # stacked copies from here on
+        closed = np.array([hop_is_closed(k[0]) for k in self._hop_ids] or [False], dtype=np.bool_)
+        group = np.where(np.isin(kg.type_codes, [TYPE_CODE[t] for t in FINDING_TYPES]), -1, kg.type_codes)
+        self.graph = GraphArrays(kg.type_codes, group.astype(np.int8), kg.frequency, aptr, aidx, dptr, didx,
+                                 kptr, kidx, hptr, hidx, heid, hoff, rptr, ridx, roff, closed)
+
+    def _has_edges(self, qt: QuestionType) -> bool:
+        groups = [("features", qt.features)] + [(f"chain[{i}]", h) for i, h in enumerate(qt.chain)]
+        empty = [f"{what} ({'|'.join(rels)})" for what, rels in groups
+                 if all(self.kg.csr(r).indices.size == 0 for r in rels)]
+        if empty:
+            self.unsupported[qt.name] = f"the KG has no edges for {', '.join(empty)}"
+        return not empty
+
+    def _hop(self, rels: tuple[str, ...], target: str | None = None) -> int:
+        """Hop id of a union of relations; with ``target`` only edges into that entity type (the last
+        hop of a type whose answers have one type: walks skip what could never be an option)."""
+        key = (tuple(sorted(rels)), target)
+        if key not in self._hop_ids:
+            self._hop_ids[key] = len(self._fwd)
+            fwd = _union_csr(self.kg, key[0])
+            rev = _union_csr(self.kg, tuple(inverse_name(r) for r in key[0]))
+            if target is not None:
+                code = TYPE_CODE[target]
+                fwd = _keep(fwd, self.kg.type_codes[fwd[1]] == code)
+                rows = np.repeat(self.kg.type_codes == code, np.diff(rev[0]))
+                rev = _keep(rev, rows)
+            self._fwd.append(fwd)
+            self._rev.append(rev)
+        return self._hop_ids[key]
+
+    def _plan(self, qt: QuestionType, fh: int, chain: list[int], neg: int) -> TypePlan | None:
+        kg, cfg = self.kg, self.cfg
+        ok = kg.type_codes == TYPE_CODE[qt.anchor]
+        fdeg = np.diff(self._fwd[fh][0])
+        if qt.masked:
+            ok &= fdeg >= qt.observe[0]
+        else:
+            ndeg = np.diff(self._fwd[neg][0]) if neg >= 0 else 0
+            ok &= (fdeg >= 1) | (ndeg >= 1)
+        if chain:
+            end = kg.type_codes == TYPE_CODE[qt.answer] if qt.answer else np.ones(kg.n_nodes, dtype=bool)
+            need = 2 if qt.answer in (None, qt.anchor) else 1
+            if qt.masked and chain[0] == fh:           # answers among the features: not the observed ones
+                need = qt.observe[1] + 1
+            ok &= _reachable(self._fwd, chain, end, need)
+        anchors = np.flatnonzero(ok).astype(np.int32)
+        if len(anchors) == 0:
+            return None
+        deg = self.degree[anchors]
+        w = (deg + 1.0) ** -cfg.alpha * np.where(kg.rare[anchors], cfg.rare_boost, 1.0)
+        pct, dec = rarity(deg)
+        arrays = TypeArrays(anchors, np.cumsum(w), fh, np.array(chain, dtype=np.int64), neg,
+                            int(qt.masked), qt.observe[0], qt.observe[1], qt.min_shared,
+                            cfg.n_options - 1, cfg.min_options - 1, cfg.max_attempts, cfg.max_siblings,
+                            cfg.max_consistent, cfg.max_visit, TYPE_CODE[qt.anchor],
+                            TYPE_CODE.get(qt.answer or "", -1),
+                            cfg.default_frequency)
+        return TypePlan(qt, arrays, deg, pct, dec)
+
+    def uniform_deciles(self, name: str) -> dict[int, float]:
+        """Share of each rarity decile under uniform sampling of the type's eligible anchors."""
+        dec = self.plans[name].decile
+        return {d: float((dec == d).mean()) for d in range(1, 11)}

@@ -1,0 +1,212 @@
+"""Question types (path templates over the KG schema) and the synthesis config.
+
+A question type samples an *anchor* entity (long-tail weighted), shows either ``k`` of its features
+(``masked``: the anchor is hidden, e.g. findings of a disease) or the anchor itself (named), and asks for
+the node reached along ``chain`` (each hop a relation or a union of relations; inverse names such as
+``treated_by`` walk edges backwards). Hops: the masked anchor is one hop from its findings, and each
+chain step adds one, so ``findings -> disease -> drug -> class`` has 3.
+
+    >>> qt = QuestionType("treatment_class", "disease", chain=(("treated_by",), ("in_class",)))
+    >>> qt.hops, qt.path
+    (3, 'features -> disease -> treated_by -> in_class')
+
+``configs/synth-default.yaml`` spells out ``DEFAULT_TYPES`` and every ``SynthConfig`` field; a test keeps
+the two equal. Types whose relations the KG lacks produce no items and are reported as unsupported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from fleming.errors import ConfigError
+from fleming.kg.schema import ENTITY_TYPES, resolve_relation
+
+FINDINGS = ("has_symptom", "has_finding")
+
+
+@dataclass(frozen=True)
+class QuestionType:
+    name: str
+    anchor: str                                     # entity type sampled (long-tail weighted)
+    features: tuple[str, ...] = FINDINGS            # relations giving the anchor's features
+    chain: tuple[tuple[str, ...], ...] = ()         # hops from the anchor to the answer
+    masked: bool = True                             # stem shows k features (True) or names the anchor
+    observe: tuple[int, int] = (3, 3)               # k range of observed features (masked only)
+    min_shared: int = 2                             # siblings share >= this many observed features
+    negatives: tuple[str, ...] = ()                 # curated wrong answers of the anchor (1-hop chains)
+    answer: str | None = None                       # entity type the answer must have (None: any)
+    weight: float = 1.0                             # share in the question-type mix
+    subject: str = "medicine"
+
+    @property
+    def hops(self) -> int:
+        return int(self.masked) + len(self.chain)
+
+    @property
+    def path(self) -> str:
+        steps = ["features"] if self.masked else []
+        steps.append(self.anchor)
+        steps += ["|".join(h) for h in self.chain]
+        return " -> ".join(steps)
+
+
+def _qt(name: str, anchor: str, chain: str = "", weight: float = 1.0, subject: str = "medicine",
+        **kw: Any) -> QuestionType:
+    hops = tuple(tuple(h.split("|")) for h in chain.split()) if chain else ()
+    return QuestionType(name, anchor, chain=hops, weight=weight, subject=subject, **kw)
+
+
+_DRUG_FEATURES = ("treats", "in_class", "targets")
+DEFAULT_TYPES: tuple[QuestionType, ...] = (
+    _qt("diagnosis", "disease", weight=4.0, subject="diagnosis"),
+    _qt("additional_finding", "disease", "has_symptom|has_finding", 1.5, "diagnosis"),
+    _qt("diagnosis_gene", "disease", "associated_with", 1.5, "genetics", answer="gene"),
+    _qt("allelic_disorder", "disease", "associated_with gene_associated_with", 1.0, "genetics",
+        answer="disease"),
+    _qt("diagnostic_test", "disease", "diagnosed_by", 1.0, "diagnosis"),
+    _qt("treatment", "disease", "treated_by", 1.5, "pharmacology", answer="drug"),
+    _qt("treatment_avoid", "disease", "contraindicates", 1.0, "pharmacology", answer="drug"),
+    _qt("treatment_class", "disease", "treated_by in_class", 1.0, "pharmacology"),
+    _qt("treatment_mechanism", "disease", "treated_by has_mechanism", 1.0, "pharmacology"),
+    _qt("treatment_adverse_effect", "disease", "treated_by causes", 1.0, "pharmacology", answer="phenotype"),
+    _qt("treatment_target_process", "disease", "treated_by targets participates_in", 0.5, "pharmacology",
+        answer="process"),
+    _qt("disease_drug", "disease", "treated_by", 1.0, "pharmacology", masked=False, min_shared=2,
+        negatives=("not_indicated_drug",), answer="drug"),
+    _qt("drug_indication", "drug", "treats", 1.0, "pharmacology", masked=False, min_shared=1,
+        features=_DRUG_FEATURES, negatives=("not_indicated_for",), answer="disease"),
+    _qt("drug_class", "drug", "in_class", 1.0, "pharmacology", masked=False, min_shared=1,
+        features=_DRUG_FEATURES),
+    _qt("drug_mechanism", "drug", "has_mechanism", 1.0, "pharmacology", masked=False, min_shared=1,
+        features=_DRUG_FEATURES),
+    _qt("drug_contraindication", "drug", "contraindicated_in", 1.0, "pharmacology", masked=False,
+        min_shared=1, features=_DRUG_FEATURES),
+    _qt("drug_adverse_effect", "drug", "causes", 1.0, "pharmacology", masked=False, min_shared=1,
+        features=_DRUG_FEATURES, answer="phenotype"),
+)
+
+
+@dataclass(frozen=True)
+class ParaphraseConfig:
+    """Optional LLM rewrite of each stem through ``fleming.llm.make_backend``."""
+
+    backend: str = "openai"                 # hf | openai | vllm
+    model: str = ""
+    base_url: str | None = None
+    cache_path: str | None = None
+    fraction: float = 1.0                   # share of items to paraphrase (chosen by item seed)
+    temperature: float = 0.7
+    max_tokens: int = 400
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    question_types: tuple[QuestionType, ...] = DEFAULT_TYPES
+    n_options: int = 5                      # answer + up to n_options - 1 distractors
+    min_options: int = 4                    # fewer valid distractors: the attempt is dropped
+    alpha: float = 1.0                      # anchor weight ∝ (degree + 1) ** -alpha
+    rare_boost: float = 2.0                 # ... times this for rare-flagged anchors (Orphanet, DO, HPO)
+    default_frequency: float = 0.5          # finding frequency where the source gives none
+    max_attempts: int = 20                  # attempts per item slot before the slot is given up
+    max_siblings: int = 32                  # siblings sampled and ranked per attempt
+    max_consistent: int = 24                # path types: more anchors fit the stem -> too vague, dropped
+    max_visit: int = 20000                  # nodes a consistency walk may visit (else unverifiable)
+    chunk_size: int = 2048                  # item slots per task (fixed: results do not depend on workers)
+    language: str = "en"                    # template pack
+    packs: tuple[str, ...] = ()             # extra template-pack files (YAML)
+    provenance_records: bool = True         # add source record ids of the subgraph edges
+    paraphrase: ParaphraseConfig | None = None
+
+
+def _err(path: str, where: str, msg: str) -> ConfigError:
+    return ConfigError(f"{path}: field '{where}': {msg}")
+
+
+def _check_relation(path: str, where: str, name: str) -> None:
+    try:
+        resolve_relation(name)
+    except KeyError as e:
+        raise _err(path, where, str(e).strip('"')) from None
+
+
+def parse_type(path: str, name: str, raw: dict[str, Any]) -> QuestionType:
+    where = f"question_types.{name}"
+    if not isinstance(raw, dict):
+        raise _err(path, where, f"expected a mapping, got {type(raw).__name__}")
+    known = {f.name for f in fields(QuestionType)} - {"name"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise _err(path, f"{where}.{unknown[0]}", f"unknown key; expected one of {sorted(known)}")
+    for key in ("anchor", "answer"):
+        if (key == "anchor" or raw.get(key) is not None) and raw.get(key) not in ENTITY_TYPES:
+            raise _err(path, f"{where}.{key}", f"expected an entity type ({', '.join(ENTITY_TYPES)})")
+    kw = dict(raw)
+    chain = [h if isinstance(h, list) else str(h).split("|") for h in kw.get("chain", [])]
+    kw["chain"] = tuple(tuple(h) for h in chain)
+    for key in ("features", "negatives"):
+        if key in kw:
+            kw[key] = tuple(kw[key])
+    for i, hop in enumerate(kw["chain"]):
+        for rel in hop:
+            _check_relation(path, f"{where}.chain[{i}]", rel)
+    for key in ("features", "negatives"):
+        for rel in kw.get(key, ()):
+            _check_relation(path, f"{where}.{key}", rel)
+    obs = kw.get("observe", (3, 3))
+    obs = (obs, obs) if isinstance(obs, int) else tuple(obs)
+    if len(obs) != 2 or not 1 <= obs[0] <= obs[1] <= 8:
+        raise _err(path, f"{where}.observe",
+                   f"expected k or [kmin, kmax] with 1 <= kmin <= kmax <= 8, got {obs}")
+    kw["observe"] = obs
+    qt = QuestionType(name=name, **kw)
+    if not qt.masked and not qt.chain:
+        raise _err(path, f"{where}.chain", "a named anchor needs at least one hop to ask about")
+    if qt.negatives and len(qt.chain) != 1:
+        raise _err(path, f"{where}.negatives", "negatives apply to one-hop chains only")
+    if qt.weight < 0 or qt.min_shared < 1 or len(qt.chain) > 3:
+        raise _err(path, where, "expected weight >= 0, min_shared >= 1 and at most 3 chain hops")
+    return qt
+
+
+def parse_config(raw: dict[str, Any], path: str = "<config>") -> SynthConfig:
+    if not isinstance(raw, dict):
+        raise _err(path, "<root>", "expected a mapping")
+    known = {f.name for f in fields(SynthConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise _err(path, unknown[0], f"unknown key; expected one of {sorted(known)}")
+    kw = dict(raw)
+    if "question_types" in kw:
+        kw["question_types"] = tuple(parse_type(path, n, r) for n, r in (kw["question_types"] or {}).items())
+    if kw.get("paraphrase"):
+        try:
+            kw["paraphrase"] = ParaphraseConfig(**kw["paraphrase"])
+        except TypeError as e:
+            raise _err(path, "paraphrase", str(e)) from None
+    kw["packs"] = tuple(kw.get("packs") or ())
+    cfg = SynthConfig(**kw)
+    if not 2 <= cfg.min_options <= cfg.n_options <= 21:
+        raise _err(path, "n_options", f"expected 2 <= min_options <= n_options <= 21, got "
+                   f"{cfg.min_options}, {cfg.n_options}")
+    if not cfg.question_types or all(q.weight == 0 for q in cfg.question_types):
+        raise _err(path, "question_types", "expected at least one type with weight > 0")
+    return cfg
+
+
+def load_config(path: str | Path | None) -> SynthConfig:
+    """The config in a YAML file, or the defaults when ``path`` is None."""
+    if path is None:
+        return SynthConfig()
+    import yaml
+
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: invalid YAML: {e}") from None
+    return parse_config(raw, str(p))

@@ -1,0 +1,171 @@
+"""The final check on every item: the answer is the ONLY option consistent with every observed fact.
+
+Written apart from the search in ``distractors``, so a bug in one shows up as a disagreement, counted
+as a drop reason:
+
+- an option is *consistent* when some anchor of the question's type that satisfies every observed
+  fact reaches it along the question's path (masked anchor: has every observed feature, closed over
+  is_a; named anchor: is that anchor). A diagnosis option is checked feature by feature with binary
+  searches (over its features' is_a ancestors, or the feature's descendants' reverse lists; the
+  search merged descendant lists); a one-hop path's options are looked up in each consistent anchor's
+  list, a longer path's options walked *backwards* to the anchors that reach them (the search marked
+  what the consistent anchors reach *forwards*); the masked anchor is re-checked feature by feature;
+- the answer must be consistent, every distractor inconsistent, and no two options (nor an option
+  and an entity of the stem) may be equal, is_a-related or share a name key (sets rebuilt here).
+
+``tests/synth/test_synth_recheck.py`` checks the written items a third way, from the Parquet files.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from fleming.synth.prims import (
+    contains,
+    ex_add,
+    ex_hit,
+    ex_reset,
+    hop_hi,
+    hop_lo,
+    new_stamp,
+    rhop_hi,
+    rhop_lo,
+)
+
+OK, INCONSISTENT_ANSWER, CONSISTENT_DISTRACTOR, NOT_DISTINCT, UNVERIFIABLE = 0, 1, 2, 3, 4
+
+
+@njit(cache=True, inline="always")
+def has_feature(g, fh, r, f):
+    """r has f directly, or has a feature whose is_a ancestors include f: looked up in the ancestor
+    lists of r's features, or, when f has few descendants, r is searched in their reverse lists."""
+    lo, hi = hop_lo(g, fh, r), hop_hi(g, fh, r)
+    if contains(g.hidx, lo, hi, f):
+        return True
+    dlo, dhi = g.dptr[f], g.dptr[f + 1]
+    if (dhi - dlo) * 4 < hi - lo:
+        for q in range(dlo, dhi):
+            d = g.didx[q]
+            if contains(g.ridx, rhop_lo(g, fh, d), rhop_hi(g, fh, d), r):
+                return True
+        return False
+    for j in range(lo, hi):
+        q = g.hidx[j]
+        if contains(g.aidx, g.aptr[q], g.aptr[q + 1], f):
+            return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def anchor_consistent(g, t, r, a, obs, n_obs):
+    if g.type_codes[r] != t.anchor_type:
+        return False
+    if t.masked == 0:
+        return r == a
+    for i in range(n_obs):  # noqa: SIM110 - numba compiles no generator expressions
+        if not has_feature(g, t.fh, r, obs[i]):
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _expand_desc(g, w, front, n, s):
+    """Add the is_a descendants of front[:n] to front (deduplicated by stamp s); -1 when it overflows."""
+    m = n
+    for i in range(n):
+        w.vis[front[i]] = s
+    for i in range(n):
+        y = front[i]
+        for q in range(g.dptr[y], g.dptr[y + 1]):
+            z = g.didx[q]
+            if w.vis[z] != s:
+                if m >= len(front):
+                    return -1
+                w.vis[z] = s
+                front[m] = z
+                m += 1
+    return m
+
+
+@njit(cache=True, inline="always")
+def reach_consistent(g, t, w, x, a, cstamp):
+    """Walk the path backwards from x: 1 when a consistent anchor (the named anchor ``a``, or one
+    marked w.inc == cstamp) reaches x, 0 when none does, 2 past t.max_visit (unverifiable). A hop into
+    findings is walked from x and its is_a descendants (an anchor with 'Focal seizure' has 'Seizure')."""
+    front, nxt = w.front, w.nxt
+    front[0] = x
+    n = 1
+    for lev in range(len(t.chain) - 1, -1, -1):
+        h = t.chain[lev]
+        if g.closed[h]:
+            n = _expand_desc(g, w, front, n, new_stamp(w.stc))
+            if n < 0:
+                return 2
+        s = new_stamp(w.stc)
+        m = 0
+        for i in range(n):
+            y = front[i]
+            for j in range(rhop_lo(g, h, y), rhop_hi(g, h, y)):
+                z = g.ridx[j]
+                if w.vis[z] != s:
+                    if m >= t.max_visit:
+                        return 2
+                    w.vis[z] = s
+                    nxt[m] = z
+                    m += 1
+        front, nxt = nxt, front
+        n = m
+    for i in range(n):
+        r = front[i]
+        if (r == a) if t.masked == 0 else (w.inc[r] == cstamp):
+            return 1
+    return 0
+
+
+@njit(cache=True, inline="always")
+def _one_hop_reached(g, t, x, cons, n_cons):
+    """1 when a consistent anchor has x over the single chain hop (closed: x or a descendant), else 0."""
+    h = t.chain[0]
+    for i in range(n_cons):
+        c = cons[i]
+        lo, hi = hop_lo(g, h, c), hop_hi(g, h, c)
+        if contains(g.hidx, lo, hi, x):
+            return 1
+        if g.closed[h]:
+            for q in range(g.dptr[x], g.dptr[x + 1]):
+                if contains(g.hidx, lo, hi, g.didx[q]):
+                    return 1
+    return 0
+
+
+@njit(cache=True, inline="always")
+def verify_item(g, t, w, a, obs, n_obs, cstamp, cons, n_cons, opts, n_opt, ans_pos):
+    """OK or the first failing check (codes above). ``cons[:n_cons]``: the consistent anchors, also
+    marked w.inc == cstamp. A one-hop path is checked from each consistent anchor's side (binary
+    searches), a longer one by walking back from each option (whichever is cheaper in general)."""
+    ex_reset(w)                                 # rebuilt from scratch: stem entities, then each option
+    if t.masked == 0:
+        ex_add(g, w, a)
+    for j in range(n_obs):
+        ex_add(g, w, obs[j])
+    for i in range(n_opt):
+        if ex_hit(g, w, opts[i]) or not ex_add(g, w, opts[i]):
+            return NOT_DISTINCT
+    if len(t.chain) == 0:
+        for i in range(n_opt):
+            ok = anchor_consistent(g, t, opts[i], a, obs, n_obs)
+            if ok != (i == ans_pos):
+                return INCONSISTENT_ANSWER if i == ans_pos else CONSISTENT_DISTRACTOR
+        return OK
+    if not anchor_consistent(g, t, a, a, obs, n_obs):
+        return INCONSISTENT_ANSWER
+    for i in range(n_opt):
+        if len(t.chain) == 1:
+            r = _one_hop_reached(g, t, opts[i], cons, n_cons)
+        else:
+            r = reach_consistent(g, t, w, opts[i], a, cstamp)
+        if r == 2:
+            return UNVERIFIABLE
+        if (r == 1) != (i == ans_pos):
+            return INCONSISTENT_ANSWER if i == ans_pos else CONSISTENT_DISTRACTOR
+    return OK

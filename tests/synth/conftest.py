@@ -1,0 +1,179 @@
+"""Synthesis fixtures: the default KG (built once), a small hand-made KG, and ``ParquetCheck``, an
+independent re-check of items computed from the KG's Parquet files with plain Python sets (no store,
+no CSR, no synthesizer code)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from fleming.kg.schema import BY_NAME, FINDING_TYPES, INVERSE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ParquetCheck:
+    """Facts straight from nodes.parquet / edges.parquet.
+
+    Semantics (the definition the synthesizer must satisfy): a node *has* feature f when it has an edge
+    of the question's feature relations to f or to an is_a descendant of f; the anchors consistent with
+    a stem are those of the anchor type having every observed feature (masked) or the named anchor;
+    an option is consistent when a consistent anchor reaches it along the question's hops, where a hop
+    into findings also reaches the is_a ancestors of what it reaches.
+    """
+
+    def __init__(self, kg_dir: Path):
+        nodes = pq.read_table(kg_dir / "nodes.parquet", columns=["id", "type", "attrs"]).to_pydict()
+        self.ids, self.types = nodes["id"], nodes["type"]
+        self.attrs = nodes["attrs"]
+        self.index = {x: i for i, x in enumerate(self.ids)}
+        e = pq.read_table(kg_dir / "edges.parquet", columns=["src", "dst", "relation"]).to_pydict()
+        self.out: dict[str, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
+        self.inn: dict[str, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
+        for s, d, r in zip(e["src"], e["dst"], e["relation"], strict=True):
+            self.out[r][s].add(d)
+            self.inn[r][d].add(s)
+        self._anc: dict[int, set[int]] = {}
+        self._desc: dict[int, set[int]] = {}
+        self._holders: dict = {}
+
+    def _closure(self, x: int, adj: dict[int, set[int]], memo: dict[int, set[int]]) -> set[int]:
+        if x not in memo:
+            seen, stack = set(), [x]
+            while stack:
+                for p in adj.get(stack.pop(), ()):
+                    if p not in seen:
+                        seen.add(p)
+                        stack.append(p)
+            memo[x] = seen
+        return memo[x]
+
+    def ancestors(self, x: int) -> set[int]:
+        return self._closure(x, self.out["is_a"], self._anc)
+
+    def descendants(self, x: int) -> set[int]:
+        return self._closure(x, self.inn["is_a"], self._desc)
+
+    def step(self, x: int, rel: str) -> set[int]:
+        """Neighbours over a relation name, inverse names walked backwards, symmetric both ways."""
+        if rel in BY_NAME:
+            res = set(self.out[rel].get(x, ()))
+            if BY_NAME[rel].symmetric:
+                res |= self.inn[rel].get(x, set())
+            return res
+        return set(self.inn[INVERSE[rel]].get(x, ()))
+
+    def features(self, x: int, rels: list[str]) -> set[int]:
+        direct = set().union(*(self.step(x, r) for r in rels))
+        return direct.union(*(self.ancestors(f) for f in direct)) if direct else set()
+
+    def consistent_anchors(self, item: dict) -> set[int]:
+        extra = item["metadata"]["extra"]
+        anchor = extra["anchor"]
+        if not anchor["masked"]:
+            return {self.index[anchor["id"]]}
+        rels = tuple(extra["path"][0]["relation"].split("|"))
+        sets = [self.holders(self.index[o["id"]], rels) for o in extra["observed"]]
+        return {c for c in set.intersection(*sets) if self.types[c] == anchor["type"]}
+
+    def holders(self, f: int, rels: tuple[str, ...]) -> set[int]:
+        """Nodes having f or one of its is_a descendants over ``rels`` (memoized)."""
+        key = (f, rels)
+        if key not in self._holders:
+            self._holders[key] = {s for d in {f} | self.descendants(f) for r in rels
+                                  for s in self.inn[r].get(d, ())}
+        return self._holders[key]
+
+    def reached(self, starts: set[int], hops: list[str]) -> set[int]:
+        cur = set(starts)
+        for hop in hops:
+            rels = hop.split("|")
+            nxt = set().union(*(self.step(x, r) for x in cur for r in rels)) if cur else set()
+            if all((BY_NAME[r].range if r in BY_NAME else BY_NAME[INVERSE[r]].domain) <= FINDING_TYPES
+                   for r in rels):
+                nxt = nxt.union(*(self.ancestors(x) for x in nxt)) if nxt else nxt
+            cur = nxt
+        return cur
+
+    def problems(self, item: dict) -> list[str]:
+        """Empty when the answer fits every observed fact and each distractor breaks at least one."""
+        extra = item["metadata"]["extra"]
+        hops = item["metadata"]["provenance"]["template_path"].split(" -> ")
+        chain = hops[2:] if hops[0] == "features" else hops[1:]
+        cons = self.consistent_anchors(item)
+        ok = cons if not chain else self.reached(cons, chain)
+        ans = self.index[extra["answer"]["id"]]
+        out = [] if ans in ok else [f"{item['id']}: answer {extra['answer']['id']} is not consistent"]
+        for d in extra["distractors"]:
+            if self.index[d["id"]] in ok:
+                out.append(f"{item['id']}: distractor {d['id']} is consistent with every observed fact")
+        pat = extra.get("patient")
+        if pat and pat.get("onset"):
+            onsets = json.loads(self.attrs[self.index[extra["anchor"]["id"]]] or "{}").get("onset", [])
+            if pat["onset"] not in onsets:
+                out.append(f"{item['id']}: onset {pat['onset']} is not the anchor's")
+        return out
+
+
+@pytest.fixture(scope="session")
+def default_kg(tmp_path_factory) -> Path:
+    from fleming.kg.build import build
+
+    out = tmp_path_factory.mktemp("synth-kg-default")
+    build(ROOT / "configs" / "kg-default.yaml", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def checker() -> type[ParquetCheck]:
+    return ParquetCheck
+
+
+@pytest.fixture(scope="session")
+def default_check(default_kg: Path) -> ParquetCheck:
+    return ParquetCheck(default_kg)
+
+
+def toy_kg(out: Path) -> Path:
+    """A small KG with an is_a hierarchy, frequencies, synonyms, genes and drugs (see test_synth_kernel)."""
+    from fleming.kg.builder import GraphBuilder
+    from fleming.kg.store import save
+
+    b = GraphBuilder()
+    terms = {"HP:1": "Seizure", "HP:2": "Focal seizure", "HP:3": "Fever", "HP:4": "Rash", "HP:5": "Cough",
+             "HP:6": "Short stature", "HP:7": "Intellectual disability", "HP:8": "Elevated serum creatinine"}
+    for k, v in terms.items():
+        b.add_entity(k, "lab" if "serum" in v else "phenotype", v, "toy")
+    b.add_edge("HP:2", "is_a", "HP:1", "toy", "hp", "1", "is_a")
+    diseases = {
+        "OMIM:1": ("Alpha syndrome", ["HP:1", "HP:3", "HP:4", "HP:5", "HP:8"], ["G:1"]),
+        "OMIM:2": ("Beta syndrome", ["HP:2", "HP:3", "HP:4"], ["G:2"]),
+        "OMIM:3": ("Gamma disease", ["HP:3", "HP:4", "HP:6"], ["G:3"]),
+        "OMIM:4": ("Delta disease", ["HP:1", "HP:3", "HP:7"], ["G:4"]),
+        "OMIM:5": ("Epsilon disease", ["HP:1", "HP:4", "HP:5"], ["G:1"]),
+        "OMIM:6": ("Zeta disease", ["HP:5", "HP:6", "HP:7", "HP:3"], ["G:5"]),
+        "OMIM:7": ("Familial eta dyskinesia", ["HP:1", "HP:5", "HP:6"], ["G:6"]),
+        "OMIM:8": ("Eta dyskinesia, familial", ["HP:3", "HP:5", "HP:6", "HP:1"], ["G:7"]),
+        "OMIM:9": ("Theta disease", ["HP:4", "HP:5", "HP:7"], ["G:8"]),
+    }
+    for g in sorted({g for _, _, gs in diseases.values() for g in gs}):
+        b.add_entity(g, "gene", f"GENE{g[2:]}", "toy")
+    for did, (name, feats, genes) in diseases.items():
+        b.add_entity(did, "disease", name, "toy", attrs={"onset": ["Childhood onset"]}, rare=["toy"])
+        for i, f in enumerate(feats):
+            rel = "has_finding" if f == "HP:8" else "has_symptom"
+            b.add_edge(did, rel, f, "toy", did, "1", "hpoa", 0.9, [0.9, 0.5, 0.2, 0.7, 0.4][i % 5])
+        for g in genes:
+            b.add_edge(did, "associated_with", g, "toy", did, "1", "g2p", 0.9)
+    nodes, edges, info = b.finalize()
+    save(out, nodes, edges, {"info": info})
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_kg(tmp_path_factory) -> Path:
+    return toy_kg(tmp_path_factory.mktemp("synth-kg-toy"))

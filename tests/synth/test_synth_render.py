@@ -1,0 +1,80 @@
+"""Template packs and rendering: onsets to ages, sex, name casing, every type has questions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from fleming.errors import ConfigError
+from fleming.synth.render import ONSET_AGES, PACK_DIR, Mix, finding_text, load_pack, patient, render
+from fleming.synth.templates import DEFAULT_TYPES
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_bundled_packs_cover_every_default_type(language):
+    pack = load_pack(language)
+    assert pack.language == language
+    assert {q.name for q in DEFAULT_TYPES} <= set(pack.questions)
+    for qs in pack.questions.values():
+        assert qs and all(isinstance(q, str) and q.strip() for q in qs)
+
+
+def test_age_follows_the_onset_and_sex_the_inheritance():
+    pack = load_pack("en")
+    for seed in range(200):
+        who = patient(pack, ["Infantile onset"], [], Mix(seed))
+        months = int(re.search(r"(\d+)", who.text).group(1))
+        assert who.onset == "Infantile onset" and "month" in who.text and 2 <= months <= 11, who.text
+        adult = patient(pack, ["Late onset"], ["X-linked recessive inheritance"], Mix(seed))
+        n = int(re.search(r"(\d+)-year-old", adult.text).group(1))
+        assert 61 <= n <= 85 and adult.sex == "male" and "man" in adult.text
+    sexes = {patient(pack, ["Adult onset"], [], Mix(s)).sex for s in range(50)}
+    assert sexes == {"male", "female"}
+    assert patient(pack, ["Progressive"], [], Mix(1)).onset is None      # not an onset: no age
+    assert set(ONSET_AGES) >= {"Congenital onset", "Neonatal onset", "Childhood onset", "Adult onset"}
+
+
+def test_finding_names_as_running_text():
+    assert finding_text("Global developmental delay") == "global developmental delay"
+    assert finding_text("EEG abnormality") == "EEG abnormality"
+    assert finding_text("T2 hyperintensity") == "T2 hyperintensity"
+    assert finding_text("Vision, Low") == "low vision"
+    assert finding_text("Body Weight") == "body weight"
+    assert finding_text("Rubinstein-Taybi Syndrome") == "Rubinstein-Taybi syndrome"
+
+
+def test_render_keeps_every_name_and_differs_by_seed():
+    pack = load_pack("en")
+    who = patient(pack, ["Childhood onset"], [], Mix(3))
+    texts = set()
+    for seed in range(30):
+        r = render(pack, "diagnosis", ["Seizure", "Fever"], ["Elevated serum creatinine"], None, who,
+                   Mix(seed))
+        assert "seizure and fever" in r.question and "elevated serum creatinine" in r.question
+        assert r.question.endswith("?") and r.stem_id in {s for s, _ in pack.stems}
+        texts.add(r.question)
+    assert len(texts) > 5
+    named = render(pack, "drug_class", [], [], "Ethionamide", None, Mix(1))
+    assert "Ethionamide" in named.question and named.stem_id == "named"
+    only_tests = render(pack, "diagnosis", [], ["Hypoglycemia"], None, who, Mix(2))
+    assert only_tests.stem_id == "tests_only" and "hypoglycemia" in only_tests.question
+
+
+def test_extra_pack_files_and_their_errors(tmp_path):
+    en = yaml.safe_load((PACK_DIR / "en.yaml").read_text())
+    en["language"] = "xx"
+    en["questions"]["diagnosis"] = ["Quelle est la cause ?"]
+    p = tmp_path / "xx.yaml"
+    p.write_text(yaml.safe_dump(en))
+    pack = load_pack("xx", (str(p),))
+    assert pack.questions["diagnosis"] == ["Quelle est la cause ?"]
+    del en["patient"]["infant"]
+    p.write_text(yaml.safe_dump(en))
+    with pytest.raises(ConfigError, match=r"field 'patient.infant': missing"):
+        load_pack.__wrapped__("xx", (str(p),))
+    with pytest.raises(ConfigError, match="no template pack for language 'qq'"):
+        load_pack("qq")
+    with pytest.raises(ConfigError, match="questions.nope"):
+        render(pack, "nope", ["A"], [], None, patient(pack, [], [], Mix(0)), Mix(0))
