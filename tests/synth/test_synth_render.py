@@ -8,7 +8,16 @@ import pytest
 import yaml
 
 from fleming.errors import ConfigError
-from fleming.synth.render import ONSET_AGES, PACK_DIR, Mix, finding_text, load_pack, patient, render
+from fleming.synth.render import (
+    ONSET_AGES,
+    PACK_DIR,
+    Mix,
+    finding_text,
+    load_pack,
+    patient,
+    patient_sex,
+    render,
+)
 from fleming.synth.templates import DEFAULT_TYPES
 
 
@@ -25,21 +34,36 @@ def test_age_follows_the_onset_and_sex_the_inheritance():
     pack = load_pack("en")
     for seed in range(200):
         who = patient(pack, ["Infantile onset"], [], Mix(seed))
-        months = int(re.search(r"(\d+)", who.text).group(1))
-        assert who.onset == "Infantile onset" and "month" in who.text and 2 <= months <= 11, who.text
+        n = int(re.search(r"(\d+)", who.text).group(1))
+        months = n if "month" in who.text else 12 * n
+        assert who.onset == "Infantile onset" and "affected since infancy" in who.text, who.text
+        assert 2 <= months <= 12 * 5, who.text                       # onset 2-11 months, seen up to 4 y later
         adult = patient(pack, ["Late onset"], ["X-linked recessive inheritance"], Mix(seed))
         n = int(re.search(r"(\d+)-year-old", adult.text).group(1))
-        assert 61 <= n <= 85 and adult.sex == "male" and "man" in adult.text
+        assert 61 <= n <= 88 and adult.sex == "male" and " man," in adult.text
+        assert adult.sex_from == "inheritance"
     sexes = {patient(pack, ["Adult onset"], [], Mix(s)).sex for s in range(50)}
     assert sexes == {"male", "female"}
     assert patient(pack, ["Progressive"], [], Mix(1)).onset is None      # not an onset: no age
     assert set(ONSET_AGES) >= {"Congenital onset", "Neonatal onset", "Childhood onset", "Adult onset"}
 
 
+def test_sex_follows_sex_specific_findings():
+    pack = load_pack("en")
+    for seed in range(30):
+        f = patient(pack, ["Adult onset"], [], Mix(seed), ["Female infertility", "Irregular menstruation"])
+        m = patient(pack, ["Adult onset"], ["X-linked dominant inheritance"], Mix(seed), ["Azoospermia"])
+        both = patient(pack, ["Adult onset"], [], Mix(seed), ["Male infertility", "Amenorrhea"])
+        assert (f.sex, f.sex_from, m.sex) == ("female", "findings", "male")
+        assert both.sex is None and both.age is None and both.text.startswith(("A patient", "An individual"))
+    assert patient_sex(["Seizure"], [], Mix(1))[1] == "random"
+
+
 def test_finding_names_as_running_text():
     assert finding_text("Global developmental delay") == "global developmental delay"
     assert finding_text("EEG abnormality") == "EEG abnormality"
     assert finding_text("T2 hyperintensity") == "T2 hyperintensity"
+    assert finding_text("Aplasia/Hypoplasia of the ulna") == "aplasia/hypoplasia of the ulna"
     assert finding_text("Vision, Low") == "low vision"
     assert finding_text("Body Weight") == "body weight"
     assert finding_text("Rubinstein-Taybi Syndrome") == "Rubinstein-Taybi syndrome"
@@ -70,9 +94,9 @@ def test_extra_pack_files_and_their_errors(tmp_path):
     p.write_text(yaml.safe_dump(en))
     pack = load_pack("xx", (str(p),))
     assert pack.questions["diagnosis"] == ["Quelle est la cause ?"]
-    del en["patient"]["infant"]
+    del en["onset"]["infancy"]
     p.write_text(yaml.safe_dump(en))
-    with pytest.raises(ConfigError, match=r"field 'patient.infant': missing"):
+    with pytest.raises(ConfigError, match=r"field 'onset.infancy': missing"):
         load_pack.__wrapped__("xx", (str(p),))
     with pytest.raises(ConfigError, match="no template pack for language 'qq'"):
         load_pack("qq")

@@ -1,5 +1,11 @@
 """KG-guided multiple-choice question synthesis (RODS §3.1): long-tail topological sampling, masking,
-verified relation-preserving distractors, rendering and provenance. Entry point: ``run.synthesize``.
+verified relation-preserving distractors, rendering and provenance. Entry point: ``run.synthesize``
+(``fleming synth``); question types in ``templates``, wording in ``packs/<language>.yaml``.
+
+Departures from the paper: path templates are explicit and configurable (the paper samples subgraphs
+without saying how); "consistent with every observed fact" is a checked definition (features closed
+over is_a) and every item is verified before it is written; rendering is template-first, with the LLM
+paraphrase optional and checked; every item carries its subgraph and reasoning path.
 
 The numba kernels (prims, masking, distractors, verify, kernel) are compiled once and cached next to
 the sources; ``_numba_cache_guard`` clears that cache when any of them changes, since numba only checks

@@ -32,10 +32,11 @@ from fleming.synth.prims import (
     randint,
     rhop_hi,
     rhop_lo,
+    walk,
 )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def count_siblings(g, t, w, a, feats, nf):
     """Nodes of the anchor's type sharing >= t.m of ``feats`` with ``a`` (a masked anchor's siblings:
     >= min(m, k-1) and not all), a uniform sample of at most t.max_sibs of them (reservoir) scored for
@@ -79,7 +80,7 @@ def count_siblings(g, t, w, a, feats, nf):
     return nsib, seen, n_all
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def consistent_set(g, t, w, obs, n_obs):
     """Anchors having every observed feature (closed over is_a) into w.cons, marked w.inc == stamp.
     Counts through each feature's reverse CSR and its descendants'. Returns (size, stamp); size -1
@@ -111,69 +112,30 @@ def consistent_set(g, t, w, obs, n_obs):
     return nc, s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def mark_answers(g, t, w, cons, n_cons):
     """Mark (w.vis2 == returned stamp) every node the consistent anchors ``cons`` reach along the path,
-    walking forwards; after a hop into findings the reached findings' is_a ancestors count as reached
-    too (an anchor with 'Focal seizure' has 'Seizure'). Returns -1 past t.max_visit marked nodes."""
-    front, nxt = w.front, w.nxt
-    n = min(n_cons, len(front))
-    copy_into(front, 0, cons, 0, n)
-    s = 0
-    for lev in range(len(t.chain)):
-        h = t.chain[lev]
-        s = new_stamp(w.stc)
-        m = 0
-        for i in range(n):
-            y = front[i]
-            for j in range(hop_lo(g, h, y), hop_hi(g, h, y)):
-                z = g.hidx[j]
-                nz = g.aptr[z + 1] - g.aptr[z] if g.closed[h] else 0
-                for q in range(-1, nz):
-                    x = z if q < 0 else g.aidx[g.aptr[z] + q]
-                    if w.vis2[x] != s:
-                        if m >= t.max_visit:
-                            return -1
-                        w.vis2[x] = s
-                        nxt[m] = x
-                        m += 1
-        front, nxt = nxt, front
-        n = m
-    return s
+    walking forwards, is_a-closed (``prims.walk``). Returns -1 past t.max_visit marked nodes."""
+    n = min(n_cons, len(w.front))
+    copy_into(w.front, 0, cons, 0, n)
+    n, s = walk(g, t, w, n, w.vis2, False, True, True)
+    return s if n >= 0 else -1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def forward(g, t, w, x):
-    """Nodes x reaches along the path (direct edges) into w.front; returns how many (capped)."""
-    front, nxt = w.front, w.nxt
-    front[0] = x
-    n = 1
-    for lev in range(len(t.chain)):
-        h = t.chain[lev]
-        s = new_stamp(w.stc)
-        m = 0
-        for i in range(n):
-            y = front[i]
-            for j in range(hop_lo(g, h, y), hop_hi(g, h, y)):
-                z = g.hidx[j]
-                if w.vis[z] != s and m < len(nxt):
-                    w.vis[z] = s
-                    nxt[m] = z
-                    m += 1
-        front, nxt = nxt, front
-        n = m
-    if len(t.chain) % 2 == 1:          # results must end in w.front
-        copy_into(w.front, 0, front, 0, n)
-    return n
+    """Nodes x reaches along the path (direct edges) into w.front; returns how many (truncated)."""
+    w.front[0] = x
+    return walk(g, t, w, 1, w.vis, False, False, False)[0]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _distinct(g, w, c, ans):
     """Same type as the answer; not in the stem, not an option, no is_a relative or synonym of one."""
     return g.type_codes[c] == g.type_codes[ans] and not ex_hit(g, w, c)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _take(g, w, npick, c, via, neg, lack, shared, jac):
     ex_add(g, w, c)                  # on overflow the exclusion is partial; verify_item still checks
     w.pick[npick], w.pvia[npick], w.pneg[npick], w.plack[npick] = c, via, neg, lack
@@ -181,7 +143,7 @@ def _take(g, w, npick, c, via, neg, lack, shared, jac):
     return npick + 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def pick_siblings(g, t, w, a, obs, n_obs, nsib, order):
     """Diagnosis: the best-ranked siblings that lack an observed feature. Returns (picked, consistent)."""
     npick, n_cons = 0, 0
@@ -200,7 +162,7 @@ def pick_siblings(g, t, w, a, obs, n_obs, nsib, order):
     return npick, n_cons
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def pick_along_path(g, t, w, a, ans, obs, n_obs, nsib, order, astamp):
     """Longer paths: curated negatives of ``a`` first, then what the best-ranked siblings reach (each
     sibling's reach in a random rotation), skipping anything the consistent anchors reach (marked

@@ -10,7 +10,8 @@ holds the grounding:
   frequency}]``;
 - ``hops``, ``rarity`` (degree, percentile, decile, rare flags), ``distractors`` (id, name, letter, shared
   observed features, Jaccard, the sibling it came through, the observed feature it or that sibling
-  lacks, curated negative), ``difficulty_features``.
+  lacks, curated negative), ``difficulty_features`` (hops, k, siblings, candidates, other consistent
+  anchors, distractor Jaccard, degrees, observed frequency, observed findings named in the answer).
 """
 
 from __future__ import annotations
@@ -154,8 +155,8 @@ class ItemBuilder:
         ans = opts[ans_pos]
         rng = Mix(seed ^ 0x5EED)
         a_attrs, flags = attrs[a]
-        who = (patient(self.pack, a_attrs.get("onset", ()), a_attrs.get("inheritance", ()), rng)
-               if qt.masked else None)
+        who = (patient(self.pack, a_attrs.get("onset", ()), a_attrs.get("inheritance", ()), rng,
+                       [names[x] for x in obs] + [names[a]]) if qt.masked else None)
         r = render(self.pack, qt.name, [names[x] for x in obs if types[x] == "phenotype"],
                    [names[x] for x in obs if types[x] != "phenotype"], None if qt.masked else names[a],
                    who, rng)
@@ -175,7 +176,8 @@ class ItemBuilder:
             '"anchor":', f.node[a][:-1], self.masked, ',"answer":', f.node[ans],
             ',"observed":[', ",".join(f.node[x] for x in obs), '],"patient":',
             "null" if who is None else
-            f'{{"onset":{_str(who.onset)},"age":{_str(who.age)},"sex":{_str(who.sex)}}}',
+            f'{{"onset":{_str(who.onset)},"age":{_str(who.age)},"sex":{_str(who.sex)},'
+            f'"sex_from":{_str(who.sex_from)}}}',
             ',"path":', self._path(v.path[j], obs, a, f.id_js), ',"hops":', str(qt.hops),
             ',"triples":[', ",".join(f.triple[e] for e in v.obs_eid[j] + v.path_eid[j]), "]",
             f',"rarity":{{"degree":{self.plan.degree[p]},'
@@ -216,7 +218,8 @@ class ItemBuilder:
                 f'"max_jaccard":{_num(max(jacs) if jacs else None)},'
                 f'"min_shared":{_num(min(shared) if shared else None)},'
                 f'"anchor_degree":{int(self.plan.degree[p])},"answer_degree":{int(self.degree[ans])},'
-                f'"observed_mean_frequency":{_num(round(sum(freqs) / len(freqs), 4) if freqs else None)}}}')
+                f'"observed_mean_frequency":{_num(round(sum(freqs) / len(freqs), 4) if freqs else None)},'
+                f'"observed_named_in_answer":{sum(_mentions(f.names[ans], f.names[x]) for x in obs)}}}')
 
 
 class _Fragments:

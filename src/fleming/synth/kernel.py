@@ -87,7 +87,7 @@ def make_out(n: int, n_options: int) -> Out:
                z(n), z(n), z(n), z(n))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _walk(g, t, w, a):
     """A random path from a along the chain into w.path; the last hop takes the first target, from a
     random rotation, of the answer type outside the stem. Returns the answer or -1."""
@@ -114,7 +114,7 @@ def _walk(g, t, w, a):
     return x
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def attempt(g, t, w, o, i):
     """One attempt with the seed already in w.st; 0 and row i of ``o`` filled, or a REASONS code (1-based)."""
     a = t.anchors[sample_cum(t.cum, rand01(w.st) * t.cum[-1])]

@@ -4,7 +4,9 @@ The anchor (e.g. a disease) is masked and ``k`` of its features (findings) are o
 information is chosen plausibly: each finding is drawn, without replacement, with probability
 proportional to its HPO frequency (edge ``frequency``; ``default_freq`` where the source gives none), so
 frequent findings are more likely to be in the stem, as in a real presentation. Two findings where one
-is an is_a ancestor of the other are never both observed (the general one would add nothing).
+is an is_a ancestor of the other are never both observed (the general one would add nothing), and a
+finding named like the anchor (a disease 'Hypoglycemia' and its finding 'Hypoglycemia') is never
+observed.
 
 Departure from the paper: the paper masks "part of the subgraph" at random; here the choice is
 frequency-weighted and hierarchy-aware, and what stays hidden is fixed by the question type.
@@ -14,10 +16,10 @@ from __future__ import annotations
 
 from numba import njit
 
-from fleming.synth.prims import hop_hi, hop_lo, rand01, related
+from fleming.synth.prims import hop_hi, hop_lo, rand01, related, shares_key
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def choose_observed(g, fh, a, k, default_freq, st, wbuf, out, out_eid):
     """Draw up to ``k`` features of node ``a`` over hop ``fh`` into ``out`` (node) / ``out_eid`` (edge row).
 
@@ -49,11 +51,10 @@ def choose_observed(g, fh, a, k, default_freq, st, wbuf, out, out_eid):
         total -= wbuf[pick]
         wbuf[pick] = 0.0
         f = g.hidx[lo + pick]
-        ok = True
+        ok = not shares_key(g, f, a)                 # a finding named like the anchor gives it away
         for i in range(got):
-            if related(g, f, out[i]):
+            if ok and related(g, f, out[i]):
                 ok = False
-                break
         if ok:
             out[got] = f
             out_eid[got] = g.heid[lo + pick]

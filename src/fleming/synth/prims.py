@@ -29,7 +29,7 @@ def mix64(z):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def seed_for(seed, slot, attempt):
     """The seed of one attempt at one item slot: independent of batching and worker count."""
     z = mix64(np.uint64(seed) + _GOLDEN * np.uint64(slot + 1))
@@ -67,7 +67,7 @@ def contains(arr, lo, hi, x):
     return False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def sample_cum(cum, u):
     """Index i with cum[i-1] <= u < cum[i] (cum: cumulative weights)."""
     return min(np.searchsorted(cum, u, side="right"), len(cum) - 1)
@@ -116,7 +116,7 @@ def rhop_hi(g, h, i):
     return g.roff[h] + g.rptr[h, i + 1]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def copy_into(dst, d0, src, s0, n):
     """dst[d0:d0+n] = src[s0:s0+n] as a plain loop (numba's slice assignment may allocate)."""
     for i in range(n):
@@ -130,7 +130,7 @@ def new_stamp(st):
     return st[0]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _meets_desc(g, lo, hi, f):
     """Whether one of f's is_a descendants is in the sorted slice hidx[lo:hi] (merge or binary search)."""
     dlo, dhi = g.dptr[f], g.dptr[f + 1]
@@ -151,7 +151,7 @@ def _meets_desc(g, lo, hi, f):
     return False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def first_missing(g, fh, r, obs, n_obs):
     """Index in ``obs`` of the first observed feature that node r lacks, or -1 when it has them all.
 
@@ -172,12 +172,12 @@ def first_missing(g, fh, r, obs, n_obs):
     return -1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def ex_reset(w):
     w.exn[:] = 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def ex_add(g, w, x):
     """Add x, its is_a ancestors and its name keys to the item's exclusion sets; False on overflow."""
     na, nk = g.aptr[x + 1] - g.aptr[x], g.kptr[x + 1] - g.kptr[x]
@@ -192,7 +192,7 @@ def ex_add(g, w, x):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def ex_hit(g, w, x):
     """True when x is in the exclusion sets, is an is_a ancestor or descendant of a member, or shares
     a name key with one (the stem's entities and the options chosen so far)."""
@@ -215,7 +215,72 @@ def ex_hit(g, w, x):
     return False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
+def expand_desc(g, w, front, n, s):
+    """Add the is_a descendants of front[:n] to front (deduplicated by stamp s); -1 when it overflows."""
+    m = n
+    for i in range(n):
+        w.vis[front[i]] = s
+    for i in range(n):
+        y = front[i]
+        for q in range(g.dptr[y], g.dptr[y + 1]):
+            z = g.didx[q]
+            if w.vis[z] != s:
+                if m >= len(front):
+                    return -1
+                w.vis[z] = s
+                front[m] = z
+                m += 1
+    return m
+
+
+@njit(cache=True)
+def walk(g, t, w, n, mark, reverse, closure, strict):
+    """Walk w.front[:n] level by level along the question's chain (backwards when ``reverse``), each
+    level deduplicated in ``mark`` with a fresh stamp; the last level ends in w.front. With ``closure``
+    a hop into findings also reaches the is_a ancestors of what it reaches (forwards), or starts from
+    the descendants of where it stands (backwards): an anchor with 'Focal seizure' has 'Seizure'.
+    Returns (size, stamp of the last level); size -1 past t.max_visit nodes when ``strict``, else the
+    level is truncated."""
+    front, nxt = w.front, w.nxt
+    s = 0
+    L = len(t.chain)
+    for step in range(L):
+        lev = L - 1 - step if reverse else step
+        h = t.chain[lev]
+        if reverse and closure and g.closed[h]:
+            n = expand_desc(g, w, front, n, new_stamp(w.stc))
+            if n < 0:
+                return -1, 0
+        up = closure and not reverse and g.closed[h]
+        s = new_stamp(w.stc)
+        m = 0
+        for i in range(n):
+            y = front[i]
+            lo = rhop_lo(g, h, y) if reverse else hop_lo(g, h, y)
+            hi = rhop_hi(g, h, y) if reverse else hop_hi(g, h, y)
+            for j in range(lo, hi):
+                z = g.ridx[j] if reverse else g.hidx[j]
+                nz = g.aptr[z + 1] - g.aptr[z] if up else 0
+                for q in range(-1, nz):
+                    x = z if q < 0 else g.aidx[g.aptr[z] + q]
+                    if mark[x] == s:
+                        continue
+                    if m >= t.max_visit or m >= len(nxt):
+                        if strict:
+                            return -1, 0
+                        continue
+                    mark[x] = s
+                    nxt[m] = x
+                    m += 1
+        front, nxt = nxt, front
+        n = m
+    if L % 2 == 1:                                # the last level must end in w.front
+        copy_into(w.front, 0, front, 0, n)
+    return n, s
+
+
+@njit(cache=True)
 def jaccard(g, fh, a, b):
     """|F(a) ∩ F(b)| / |F(a) ∪ F(b)| over the direct features of hop ``fh`` (sorted merge)."""
     i, ie, j, je = hop_lo(g, fh, a), hop_hi(g, fh, a), hop_lo(g, fh, b), hop_hi(g, fh, b)

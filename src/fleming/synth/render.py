@@ -22,21 +22,34 @@ from typing import Any
 from fleming.errors import ConfigError
 
 PACK_DIR = Path(__file__).parent / "packs"
-# HPO onset term -> (age group, low, high) in the group's unit (days, months or years).
-ONSET_AGES: dict[str, tuple[str, int, int]] = {
-    "Antenatal onset": ("newborn", 1, 3), "Embryonal onset": ("newborn", 1, 3),
-    "Fetal onset": ("newborn", 1, 3),
-    "Second trimester onset": ("newborn", 1, 3), "Third trimester onset": ("newborn", 1, 3),
-    "Late first trimester onset": ("newborn", 1, 3), "Congenital onset": ("newborn", 1, 7),
-    "Neonatal onset": ("newborn", 2, 28), "Infantile onset": ("infant", 2, 11),
-    "Childhood onset": ("child", 1, 5),
-    "Pediatric onset": ("child", 2, 12), "Juvenile onset": ("child", 6, 15),
-    "Early young adult onset": ("adult", 16, 19), "Intermediate young adult onset": ("adult", 19, 25),
-    "Late young adult onset": ("adult", 25, 40), "Young adult onset": ("adult", 16, 40),
-    "Adult onset": ("adult", 18, 60), "Middle age onset": ("adult", 40, 60), "Late onset": ("adult", 61, 85),
+# HPO onset term -> (onset class, onset age range in years). The patient presents at the onset age
+# plus up to PRESENT_AFTER years (the KG gives when a disease starts, not when it is seen).
+_D, _M = 1 / 365, 1 / 12
+ONSET_AGES: dict[str, tuple[str, float, float]] = {
+    "Antenatal onset": ("prenatal", 0, 0), "Embryonal onset": ("prenatal", 0, 0),
+    "Fetal onset": ("prenatal", 0, 0),
+    "Second trimester onset": ("prenatal", 0, 0), "Third trimester onset": ("prenatal", 0, 0),
+    "Late first trimester onset": ("prenatal", 0, 0), "Congenital onset": ("birth", 0, 0),
+    "Neonatal onset": ("neonatal", 2 * _D, 28 * _D), "Infantile onset": ("infancy", 2 * _M, 11 * _M),
+    "Childhood onset": ("childhood", 1, 5), "Pediatric onset": ("childhood", 1, 12),
+    "Juvenile onset": ("adolescence", 6, 15), "Early young adult onset": ("young_adulthood", 16, 19),
+    "Intermediate young adult onset": ("young_adulthood", 19, 25),
+    "Late young adult onset": ("young_adulthood", 25, 40), "Young adult onset": ("young_adulthood", 16, 40),
+    "Adult onset": ("adulthood", 18, 60), "Middle age onset": ("middle_age", 40, 60),
+    "Late onset": ("late_adulthood", 61, 80),
 }
+PRESENT_AFTER = {"prenatal": 3.0, "birth": 3.0, "neonatal": 3.0, "infancy": 4.0, "childhood": 6.0,
+                 "adolescence": 6.0, "young_adulthood": 8.0, "adulthood": 10.0, "middle_age": 10.0,
+                 "late_adulthood": 8.0}
+# Sex-specific findings or anchor names (English KG names): the patient's sex follows them.
+_MALE = re.compile(r"\b(male|males|men|man|boys?|testis|testes|testicular|scrot\w*|sperm\w*|"
+                   r"azoosperm\w*|oligozoosperm\w*|penis|penile|prostat\w*|cryptorchid\w*|micropenis|"
+                   r"gynecomastia)\b", re.I)
+_FEMALE = re.compile(r"\b(female|females|women|woman|girls?|ovar\w*|uter\w*|menstru\w*|menarche|amenorrh\w*|"
+                     r"vagin\w*|vulv\w*|pregnan\w*|cervix|cervical insufficiency|mammary|lactation)\b", re.I)
 MALE_INHERITANCE = ("X-linked recessive inheritance", "Y-linked inheritance")
-_REQUIRED = ("language", "list", "patient", "sex", "stems", "tests_sentence", "tests_only", "questions")
+_REQUIRED = ("language", "list", "patient", "sex", "onset", "stems", "tests_sentence", "tests_only",
+             "questions")
 
 
 class Mix:
@@ -76,10 +89,12 @@ class Pack:
     pair: str
     patient: dict[str, list[str]]
     sex: dict[str, dict[str, str]]
+    onset: dict[str, str]
     stems: list[tuple[str, str]]
     tests_sentence: list[str]
     tests_only: list[str]
     questions: dict[str, list[str]]
+    space: str = " "                     # between sentences ('' for Chinese)
 
     def join(self, items: list[str]) -> str:
         if len(items) <= 1:
@@ -95,17 +110,19 @@ def _parse_pack(raw: Any, path: Path) -> Pack:
     missing = [k for k in _REQUIRED if k not in raw]
     if missing:
         raise ConfigError(f"{path}: field '{missing[0]}': missing; a pack needs {', '.join(_REQUIRED)}")
-    groups = {"none"} | {g for g, _, _ in ONSET_AGES.values()}
-    lacking = sorted(groups - set(raw["patient"]))
-    if lacking:
-        raise ConfigError(f"{path}: field 'patient.{lacking[0]}': missing (needs {sorted(groups)})")
+    for field, need in (("patient", {"none", "newborn", "infant", "child", "adolescent", "adult"}),
+                        ("onset", {c for c, _, _ in ONSET_AGES.values()})):
+        lacking = sorted(need - set(raw[field]))
+        if lacking:
+            raise ConfigError(f"{path}: field '{field}.{lacking[0]}': missing (needs {sorted(need)})")
     stems = [(s["id"], s["text"]) for s in raw["stems"]]
     if not stems:
         raise ConfigError(f"{path}: field 'stems': expected at least one stem")
     lst = raw["list"]
-    return Pack(str(raw["language"]), lst["sep"], lst["last"], lst["pair"], raw["patient"], raw["sex"], stems,
+    return Pack(str(raw["language"]), lst["sep"], lst["last"], lst["pair"], raw["patient"], raw["sex"],
+                raw["onset"], stems,
                 list(raw["tests_sentence"]), list(raw["tests_only"]),
-                {k: list(v) for k, v in raw["questions"].items()})
+                {k: list(v) for k, v in raw["questions"].items()}, str(raw.get("space", " ")))
 
 
 @lru_cache(maxsize=16)
@@ -131,6 +148,7 @@ def load_pack(language: str = "en", extra: tuple[str, ...] = ()) -> Pack:
 
 
 _INVERTED = re.compile(r"^([^,]+), ([^,]+)$")
+_SLASH_CAP = re.compile(r"/([A-Z])(?=[a-z])")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -138,6 +156,7 @@ def finding_text(name: str) -> str:
     """A finding's name as running text: 'Global developmental delay' -> 'global developmental delay';
     MeSH forms are un-inverted and de-capitalized ('Vision, Low' -> 'low vision', 'Body Weight' ->
     'body weight'); acronyms and hyphenated eponyms keep their capitals ('EEG abnormality')."""
+    name = _SLASH_CAP.sub(lambda m: "/" + m.group(1).lower(), name)     # 'Aplasia/Hypoplasia of'
     m = _INVERTED.match(name)
     if m and len(m.group(2).split()) <= 2:
         name = f"{m.group(2)} {_lower_first(m.group(1))}"
@@ -157,25 +176,51 @@ def _lower_first(name: str) -> str:
 class Patient:
     text: str
     onset: str | None = None
-    age: str | None = None      # e.g. '7 months'
+    age: str | None = None      # at presentation, e.g. '7 months'
     sex: str | None = None
+    sex_from: str | None = None  # findings | inheritance | random
 
 
-def patient(pack: Pack, onsets: list[str], inheritance: list[str], rng: Mix) -> Patient:
-    """The person in the stem: age and sex only when the KG gives an onset."""
+def patient_sex(names: list[str], inheritance: list[str], rng: Mix) -> tuple[str | None, str]:
+    """Male or female when sex-specific findings (or the anchor's name) say so, male for X-/Y-linked
+    recessive inheritance, else at random; None when the findings point both ways."""
+    text = " ".join(names)
+    male, female = bool(_MALE.search(text)), bool(_FEMALE.search(text))
+    if male != female:
+        return ("male" if male else "female"), "findings"
+    if male:
+        return None, "findings"
+    if any(i in MALE_INHERITANCE for i in inheritance):
+        return "male", "inheritance"
+    return ("male" if rng.below(2) == 0 else "female"), "random"
+
+
+def patient(pack: Pack, onsets: list[str], inheritance: list[str], rng: Mix,
+            names: list[str] = ()) -> Patient:
+    """The person in the stem: age (at presentation, after the onset) and sex only when the KG gives an
+    onset; ``names`` (observed findings, anchor) make the sex consistent with sex-specific findings."""
     known = [o for o in onsets if o in ONSET_AGES]
     if not known:
         return Patient(rng.pick(pack.patient["none"]))
     onset = rng.pick(known)
-    group, lo, hi = ONSET_AGES[onset]
-    n = lo + rng.below(hi - lo + 1)
-    if group == "child" and n >= 13:
-        group = "adolescent"
-    male = any(i in MALE_INHERITANCE for i in inheritance) or rng.below(2) == 0
-    sex = "male" if male else "female"
+    cls, lo, hi = ONSET_AGES[onset]
+    years = lo + (hi - lo) * rng.unit() + PRESENT_AFTER[cls] * rng.unit()
+    sex, sex_from = patient_sex(list(names), inheritance, rng)
+    if years < 28 / 365:
+        group, n, unit = "newborn", max(2, int(years * 365)), "days"
+    elif years < 1:
+        group, n, unit = "infant", max(2, int(years * 12)), "months"
+    else:
+        n, unit = int(years), "years" if int(years) > 1 else "year"
+        group = "child" if n < 13 else "adolescent" if n < 18 else "adult"
+    if sex is None:                  # findings of both sexes: no age or sex words, only the onset
+        return Patient(rng.pick(pack.patient["none"]) + pack.onset[cls], onset, None, None, sex_from)
     words = {"child": pack.sex["child"][sex], "adult": pack.sex["adult"][sex], "n": n}
-    unit = {"newborn": "days", "infant": "months"}.get(group, "years")
-    return Patient(rng.pick(pack.patient[group]).format(**words), onset, f"{n} {unit}", sex)
+    text = rng.pick(pack.patient[group]).format(**words)
+    if text.startswith(f"A {n}-") and (n in (8, 11, 18) or 80 <= n < 90):
+        text = "An" + text[1:]                     # 'An 8-year-old', 'An 11-year-old'
+    text += pack.onset[cls]
+    return Patient(text, onset, f"{n} {unit}", sex, sex_from)
 
 
 @dataclass
@@ -202,10 +247,10 @@ def render(pack: Pack, qtype: str, symptoms: list[str], tests: list[str], anchor
         stem_id, text = pack.stems[rng.below(len(pack.stems))]
         stem = text.format(patient=who.text, findings=sym)
         if tst:
-            stem += " " + rng.pick(pack.tests_sentence).format(tests=tst)
+            stem += pack.space + rng.pick(pack.tests_sentence).format(tests=tst)
     else:
         stem_id, stem = "tests_only", rng.pick(pack.tests_only).format(patient=who.text, tests=tst)
-    return Rendered(f"{stem} {question}", stem_id, qi, who)
+    return Rendered(f"{stem}{pack.space}{question}", stem_id, qi, who)
 
 
 def samples_markdown(lines: list[str], k: int, seed: int) -> str:
@@ -219,7 +264,8 @@ def samples_markdown(lines: list[str], k: int, seed: int) -> str:
     for n, i in enumerate(picks, 1):
         it = json.loads(lines[i])
         m, x = it["metadata"], it["metadata"]["extra"]
-        out += [f"## {n}. {m['question_type']} ({x['hops']} hops, rarity decile {x['rarity']['decile']})", "",
+        hops = f"{x['hops']} hop{'s' if x['hops'] != 1 else ''}"
+        out += [f"## {n}. {m['question_type']} ({hops}, rarity decile {x['rarity']['decile']})", "",
                 it["question"], ""]
         out += [f"- {'**' if L in it['answer'] else ''}{L}. {t}{' (answer)**' if L in it['answer'] else ''}"
                 for L, t in it["options"].items()]

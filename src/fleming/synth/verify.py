@@ -27,15 +27,15 @@ from fleming.synth.prims import (
     ex_reset,
     hop_hi,
     hop_lo,
-    new_stamp,
     rhop_hi,
     rhop_lo,
+    walk,
 )
 
 OK, INCONSISTENT_ANSWER, CONSISTENT_DISTRACTOR, NOT_DISTINCT, UNVERIFIABLE = 0, 1, 2, 3, 4
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def has_feature(g, fh, r, f):
     """r has f directly, or has a feature whose is_a ancestors include f: looked up in the ancestor
     lists of r's features, or, when f has few descendants, r is searched in their reverse lists."""
@@ -56,7 +56,7 @@ def has_feature(g, fh, r, f):
     return False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def anchor_consistent(g, t, r, a, obs, n_obs):
     if g.type_codes[r] != t.anchor_type:
         return False
@@ -68,61 +68,23 @@ def anchor_consistent(g, t, r, a, obs, n_obs):
     return True
 
 
-@njit(cache=True, inline="always")
-def _expand_desc(g, w, front, n, s):
-    """Add the is_a descendants of front[:n] to front (deduplicated by stamp s); -1 when it overflows."""
-    m = n
-    for i in range(n):
-        w.vis[front[i]] = s
-    for i in range(n):
-        y = front[i]
-        for q in range(g.dptr[y], g.dptr[y + 1]):
-            z = g.didx[q]
-            if w.vis[z] != s:
-                if m >= len(front):
-                    return -1
-                w.vis[z] = s
-                front[m] = z
-                m += 1
-    return m
-
-
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def reach_consistent(g, t, w, x, a, cstamp):
-    """Walk the path backwards from x: 1 when a consistent anchor (the named anchor ``a``, or one
-    marked w.inc == cstamp) reaches x, 0 when none does, 2 past t.max_visit (unverifiable). A hop into
-    findings is walked from x and its is_a descendants (an anchor with 'Focal seizure' has 'Seizure')."""
-    front, nxt = w.front, w.nxt
-    front[0] = x
-    n = 1
-    for lev in range(len(t.chain) - 1, -1, -1):
-        h = t.chain[lev]
-        if g.closed[h]:
-            n = _expand_desc(g, w, front, n, new_stamp(w.stc))
-            if n < 0:
-                return 2
-        s = new_stamp(w.stc)
-        m = 0
-        for i in range(n):
-            y = front[i]
-            for j in range(rhop_lo(g, h, y), rhop_hi(g, h, y)):
-                z = g.ridx[j]
-                if w.vis[z] != s:
-                    if m >= t.max_visit:
-                        return 2
-                    w.vis[z] = s
-                    nxt[m] = z
-                    m += 1
-        front, nxt = nxt, front
-        n = m
+    """Walk the path backwards from x (``prims.walk``, is_a-closed): 1 when a consistent anchor (the
+    named anchor ``a``, or one marked w.inc == cstamp) reaches x, 0 when none does, 2 past
+    t.max_visit (unverifiable)."""
+    w.front[0] = x
+    n, _ = walk(g, t, w, 1, w.vis, True, True, True)
+    if n < 0:
+        return 2
     for i in range(n):
-        r = front[i]
+        r = w.front[i]
         if (r == a) if t.masked == 0 else (w.inc[r] == cstamp):
             return 1
     return 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _one_hop_reached(g, t, x, cons, n_cons):
     """1 when a consistent anchor has x over the single chain hop (closed: x or a descendant), else 0."""
     h = t.chain[0]
@@ -138,7 +100,7 @@ def _one_hop_reached(g, t, x, cons, n_cons):
     return 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def verify_item(g, t, w, a, obs, n_obs, cstamp, cons, n_cons, opts, n_opt, ans_pos):
     """OK or the first failing check (codes above). ``cons[:n_cons]``: the consistent anchors, also
     marked w.inc == cstamp. A one-hop path is checked from each consistent anchor's side (binary
