@@ -10,8 +10,9 @@ fi
 stamp=".venv/.fleming-install-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "[fleming] installing the project and its pinned dependencies into .venv" >&2
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  # pip warns about each empty extra index this machine's pip config names; keep only real messages
+  .venv/bin/python -m pip install -q --upgrade pip 2> >(grep -v "is ignored: it is neither" >&2)
+  .venv/bin/python -m pip install -q -e ".[dev]" 2> >(grep -v "is ignored: it is neither" >&2)
   rm -f .venv/.fleming-install-*
   touch "$stamp"
 fi
