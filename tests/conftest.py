@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -39,26 +40,41 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model") / "tiny", seed=0)
 
 
-@pytest.fixture(scope="session")
-def served_tiny(tiny_model_dir):
-    """``fleming serve``'s app on the tiny model, in a uvicorn thread on a free port; yields the server
-    info: ``url`` (ending in /v1), ``app`` and ``model_id``."""
+@contextlib.contextmanager
+def running_app(app, timeout: float = 30):
+    """An ASGI app served by uvicorn in a thread on a free local port; yields the base URL (/v1)."""
     import uvicorn
 
-    from fleming.llm.hf import HFGenerator
-    from fleming.llm.server import create_app
-
-    model_id = "tiny"
-    app = create_app(HFGenerator(tiny_model_dir, device="cpu", num_threads=1), model_id, max_batch=8)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield {"url": f"http://127.0.0.1:{port}/v1", "app": app, "model_id": model_id}
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def serve_app():
+    """``running_app`` as a fixture: ``with serve_app(app) as url: ...``."""
+    return running_app
+
+
+@pytest.fixture(scope="session")
+def served_tiny(tiny_model_dir):
+    """``fleming serve``'s app on the tiny model, in a uvicorn thread on a free port; yields the server
+    info: ``url`` (ending in /v1), ``app`` and ``model_id``."""
+    from fleming.llm.hf import HFGenerator
+    from fleming.llm.server import create_app
+
+    model_id = "tiny"
+    app = create_app(HFGenerator(tiny_model_dir, device="cpu", num_threads=1), model_id, max_batch=8)
+    with running_app(app) as url:
+        yield {"url": url, "app": app, "model_id": model_id}

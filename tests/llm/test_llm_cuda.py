@@ -34,29 +34,15 @@ def test_bf16_on_cuda_generates(tiny_model_dir):
     assert [len(o) for o in out] == [3, 3] and all(c.completion_tokens > 0 for o in out for c in o)
 
 
-def test_served_on_cuda_matches_hf_backend(tiny_model_dir):
-    import threading
-    import time
-
-    import uvicorn
-
+def test_served_on_cuda_matches_hf_backend(tiny_model_dir, serve_app):
     from fleming.llm.hf import HFGenerator
     from fleming.llm.server import create_app
 
     app = create_app(HFGenerator(tiny_model_dir, device="cuda"), "tiny", max_batch=8)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    with serve_app(app) as url:
         params = SamplingParams(temperature=0.0, max_tokens=24)
-        via_http = make_backend("openai", "tiny", base_url=f"http://127.0.0.1:{port}/v1")
-        served = [c[0].text for c in via_http.generate(CONVS, params, progress=False)]
+        served = [c[0].text for c in make_backend("openai", "tiny", base_url=url).generate(
+            CONVS, params, progress=False)]
         local = [c[0].text for c in make_backend("hf", str(tiny_model_dir), device="cuda").generate(
             CONVS, params, progress=False)]
         assert served == local
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
