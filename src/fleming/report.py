@@ -73,9 +73,8 @@ def _training_set(refine_root: Path) -> list:
     return list(read_records(path)) if path.is_file() else []
 
 
-def _training_set_section(refine_root: Path) -> list[str]:
+def _training_set_section(refine_root: Path, recs: list) -> list[str]:
     mix_dir = _mix_dir(refine_root)
-    recs = _training_set(refine_root)
     diff = Counter(f"{r.metadata.difficulty} ({r.metadata.difficulty_source})" for r in recs)
     lines = [f"{len(recs)} items in `{mix_dir}` (also Parquet and a Hugging Face dataset there).", "",
              "| difficulty (source) | items |", "|---|---:|"]
@@ -83,10 +82,10 @@ def _training_set_section(refine_root: Path) -> list[str]:
     return lines
 
 
-def _pair_kappa(refine_root: Path, a: str, b: str) -> dict[str, Any]:
+def _pair_kappa(recs: list, a: str, b: str) -> dict[str, Any]:
     from fleming.refine.difficulty import cohen_kappa
 
-    pairs = [(lab[a], lab[b]) for r in _training_set(refine_root)
+    pairs = [(lab[a], lab[b]) for r in recs
              if a in (lab := r.metadata.extra.get("difficulty_labels", {})) and b in lab]
     return cohen_kappa([x for x, _ in pairs], [y for _, y in pairs])
 
@@ -123,9 +122,10 @@ def write_demo_report(demo, d: Path) -> Path:
             text = p.read_text().replace("\n# ", "\n### ").removeprefix("# ")
             parts += ["", "## " + text]
     agree = _json(refine_reports / "difficulty_agreement.json") or {}
-    agree["empirical_vs_kg (training set)"] = _pair_kappa(demo.dir / "refine", "empirical", "kg")
+    train = _training_set(demo.dir / "refine")  # read once: the kappa and the training-set table share it
+    agree["empirical_vs_kg (training set)"] = _pair_kappa(train, "empirical", "kg")
     parts += ["", "## Difficulty agreement", ""] + _agreement(agree)
-    parts += ["", "## Training set", ""] + _training_set_section(demo.dir / "refine")
+    parts += ["", "## Training set", ""] + _training_set_section(demo.dir / "refine", train)
     if (refine_reports / "funnel.png").is_file():
         shutil.copy(refine_reports / "funnel.png", d / "funnel.png")
         parts += ["", "![funnel](report/funnel.png)"]
