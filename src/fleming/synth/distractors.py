@@ -20,13 +20,13 @@ import numpy as np
 from numba import njit
 
 from fleming.synth.prims import (
+    KERNEL,
     copy_into,
     ex_add,
     ex_hit,
     first_missing,
     hop_hi,
     hop_lo,
-    jaccard,
     new_stamp,
     rand01,
     randint,
@@ -36,7 +36,7 @@ from fleming.synth.prims import (
 )
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def count_siblings(g, t, w, a, feats, nf):
     """Nodes of the anchor's type sharing >= t.m of ``feats`` with ``a`` (a masked anchor's siblings:
     >= min(m, k-1) and not all), a uniform sample of at most t.max_sibs of them (reservoir) scored for
@@ -72,15 +72,24 @@ def count_siblings(g, t, w, a, feats, nf):
             w.sib[k] = w.sib[i]
             k += 1
     nsib = k
+    sa = new_stamp(w.stc)                     # Jaccard of the full feature sets: mark F(a) once
+    alo, ahi = hop_lo(g, t.fh, a), hop_hi(g, t.fh, a)
+    for j in range(alo, ahi):
+        w.vis[g.hidx[j]] = sa
     for i in range(nsib):
         r = w.sib[i]
         w.sibcnt[i] = w.cnt[r] & 0xFFFF
-        w.sibjac[i] = jaccard(g, t.fh, a, r)
+        lo, hi = hop_lo(g, t.fh, r), hop_hi(g, t.fh, r)
+        inter = 0
+        for j in range(lo, hi):
+            inter += w.vis[g.hidx[j]] == sa
+        union = (ahi - alo) + (hi - lo) - inter
+        w.sibjac[i] = inter / union if union > 0 else 0.0
         w.sibsc[i] = w.sibcnt[i] / nf + w.sibjac[i] + 1e-6 * rand01(w.st)
     return nsib, seen, n_all
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def consistent_set(g, t, w, obs, n_obs):
     """Anchors having every observed feature (closed over is_a) into w.cons, marked w.inc == stamp.
     Counts through each feature's reverse CSR and its descendants'. Returns (size, stamp); size -1
@@ -112,7 +121,7 @@ def consistent_set(g, t, w, obs, n_obs):
     return nc, s
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def mark_answers(g, t, w, cons, n_cons):
     """Mark (w.vis2 == returned stamp) every node the consistent anchors ``cons`` reach along the path,
     walking forwards, is_a-closed (``prims.walk``). Returns -1 past t.max_visit marked nodes."""
@@ -122,20 +131,20 @@ def mark_answers(g, t, w, cons, n_cons):
     return s if n >= 0 else -1
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def forward(g, t, w, x):
     """Nodes x reaches along the path (direct edges) into w.front; returns how many (truncated)."""
     w.front[0] = x
     return walk(g, t, w, 1, w.vis, False, False, False)[0]
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _distinct(g, w, c, ans):
     """Same type as the answer; not in the stem, not an option, no is_a relative or synonym of one."""
     return g.type_codes[c] == g.type_codes[ans] and not ex_hit(g, w, c)
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _take(g, w, npick, c, via, neg, lack, shared, jac):
     ex_add(g, w, c)                  # on overflow the exclusion is partial; verify_item still checks
     w.pick[npick], w.pvia[npick], w.pneg[npick], w.plack[npick] = c, via, neg, lack
@@ -143,7 +152,7 @@ def _take(g, w, npick, c, via, neg, lack, shared, jac):
     return npick + 1
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def pick_siblings(g, t, w, a, obs, n_obs, nsib, order):
     """Diagnosis: the best-ranked siblings that lack an observed feature. Returns (picked, consistent)."""
     npick, n_cons = 0, 0
@@ -162,7 +171,7 @@ def pick_siblings(g, t, w, a, obs, n_obs, nsib, order):
     return npick, n_cons
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def pick_along_path(g, t, w, a, ans, obs, n_obs, nsib, order, astamp):
     """Longer paths: curated negatives of ``a`` first, then what the best-ranked siblings reach (each
     sibling's reach in a random rotation), skipping anything the consistent anchors reach (marked

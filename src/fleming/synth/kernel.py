@@ -30,6 +30,8 @@ from fleming.synth.distractors import (
 )
 from fleming.synth.masking import choose_observed
 from fleming.synth.prims import (
+    KERNEL,
+    argsort_desc,
     copy_into,
     ex_add,
     ex_hit,
@@ -58,7 +60,7 @@ MAX_OBS, MAX_HOPS = 8, 3
 
 Work = namedtuple("Work", "st stc cnt ccnt inc vis vis2 cmark cons front nxt sib sibsc sibcnt sibjac "
                           "wbuf obs obs_eid pick pvia pneg plack pshared pjac "
-                          "path path_eid opts exn ex_nodes ex_anc ex_keys")
+                          "path path_eid opts exn ex_nodes ex_anc ex_keys order perm sopts")
 Out = namedtuple("Out", "status attempts reasons seed anchor nobs obs obs_eid path path_eid nopt opts "
                         "ans_pos "
                         "via neg lack shared jac nsib nall ncand ncons")
@@ -74,7 +76,8 @@ def make_work(n_nodes: int, max_deg: int, n_options: int, max_visit: int) -> Wor
                 np.zeros(max(max_deg, 1)), i32(MAX_OBS), np.zeros(MAX_OBS, np.int64),
                 i32(n_options), i32(n_options), np.zeros(n_options, np.bool_), i32(n_options),
                 i32(n_options), np.zeros(n_options), i32(MAX_HOPS + 1), np.zeros(MAX_HOPS, np.int64),
-                i32(n_options), np.zeros(3, np.int64), i32(64), i32(4096), np.zeros(4096, np.int64))
+                i32(n_options), np.zeros(3, np.int64), i32(64), i32(4096), np.zeros(4096, np.int64),
+                np.zeros(4096, np.int64), np.zeros(n_options, np.int64), i32(n_options))
 
 
 def make_out(n: int, n_options: int) -> Out:
@@ -87,7 +90,7 @@ def make_out(n: int, n_options: int) -> Out:
                z(n), z(n), z(n), z(n))
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _walk(g, t, w, a):
     """A random path from a along the chain into w.path; the last hop takes the first target, from a
     random rotation, of the answer type outside the stem. Returns the answer or -1."""
@@ -114,7 +117,7 @@ def _walk(g, t, w, a):
     return x
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def attempt(g, t, w, o, i):
     """One attempt with the seed already in w.st; 0 and row i of ``o`` filled, or a REASONS code (1-based)."""
     a = t.anchors[sample_cum(t.cum, rand01(w.st) * t.cum[-1])]
@@ -151,7 +154,8 @@ def attempt(g, t, w, o, i):
     else:
         lo, hi = hop_lo(g, t.fh, a), hop_hi(g, t.fh, a)
         nsib, seen, nall = count_siblings(g, t, w, a, g.hidx[lo:hi], hi - lo)
-    order = np.argsort(-w.sibsc[:nsib])
+    order = w.order
+    argsort_desc(w.sibsc, nsib, order)
     if len(t.chain) == 0:
         npick, ncons = pick_siblings(g, t, w, a, w.obs, n_obs, nsib, order)
         nc = nsib
@@ -165,12 +169,17 @@ def attempt(g, t, w, o, i):
     nopt = npick + 1
     w.opts[0] = ans
     copy_into(w.opts, 1, w.pick, 0, npick)
-    perm = np.arange(nopt)
+    perm = w.perm
+    for j in range(nopt):
+        perm[j] = j
     for j in range(nopt - 1, 0, -1):          # Fisher-Yates with the attempt's seed
         r = randint(w.st, j + 1)
         perm[j], perm[r] = perm[r], perm[j]
-    opts = w.opts[:nopt][perm]
-    ans_pos = np.argmin(perm)                  # where index 0 (the answer) went
+    opts, ans_pos = w.sopts, 0
+    for j in range(nopt):
+        opts[j] = w.opts[perm[j]]
+        if perm[j] == 0:
+            ans_pos = j                         # where index 0 (the answer) went
     v = verify_item(g, t, w, a, w.obs, n_obs, cstamp, w.cons, ncs, opts, nopt, ans_pos)
     if v != 0:
         return 3 + v
@@ -192,7 +201,7 @@ def attempt(g, t, w, o, i):
     return 0
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def run_batch(g, t, w, o, slots, seed):
     """Fill ``o`` for each slot: status 0 with the accepted attempt, or -1 after max_attempts."""
     for i in range(len(slots)):
@@ -230,7 +239,7 @@ class Kernel:
         return out
 
 
-@njit(cache=True)
+@njit(cache=True)  # allocates: keeps NRT
 def slot_uniforms(seed, slots):
     """One uniform draw per slot (picks the slot's question type), independent of the attempt seeds."""
     out = np.empty(len(slots))

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from numba import njit
 
-from fleming.synth.prims import hop_hi, hop_lo, rand01, related, shares_key
+from fleming.synth.prims import KERNEL, hop_hi, hop_lo, rand01, related, shares_key
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def choose_observed(g, fh, a, k, default_freq, st, wbuf, out, out_eid):
     """Draw up to ``k`` features of node ``a`` over hop ``fh`` into ``out`` (node) / ``out_eid`` (edge row).
 

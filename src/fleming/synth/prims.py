@@ -16,12 +16,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# The per-item kernels allocate nothing, so they run without numba's reference counting (NRT): with it,
+# the atomic increfs/decrefs of the graph and scratch arrays passed between calls took half the time.
+KERNEL = {"cache": True, "_nrt": False}
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def mix64(z):
     """splitmix64 finalizer (uint64 -> uint64)."""
     z = (z ^ (z >> np.uint64(30))) * _M1
@@ -29,30 +33,30 @@ def mix64(z):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def seed_for(seed, slot, attempt):
     """The seed of one attempt at one item slot: independent of batching and worker count."""
     z = mix64(np.uint64(seed) + _GOLDEN * np.uint64(slot + 1))
     return mix64(z + _GOLDEN * np.uint64(attempt + 1))
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def next_u64(st):
     st[0] = st[0] + _GOLDEN
     return mix64(st[0])
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def rand01(st):
     return (next_u64(st) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def randint(st, n):
     return min(int(rand01(st) * n), n - 1)
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def contains(arr, lo, hi, x):
     """Binary search for ``x`` in the sorted slice ``arr[lo:hi]``."""
     while lo < hi:
@@ -67,13 +71,13 @@ def contains(arr, lo, hi, x):
     return False
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def sample_cum(cum, u):
     """Index i with cum[i-1] <= u < cum[i] (cum: cumulative weights)."""
     return min(np.searchsorted(cum, u, side="right"), len(cum) - 1)
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def related(g, x, y):
     """True when x == y or one is an is_a ancestor of the other."""
     if x == y:
@@ -81,7 +85,7 @@ def related(g, x, y):
     return contains(g.aidx, g.aptr[x], g.aptr[x + 1], y) or contains(g.aidx, g.aptr[y], g.aptr[y + 1], x)
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def shares_key(g, x, y):
     """True when x and y share a normalized name or synonym (sorted-list intersection)."""
     i, ie, j, je = g.kptr[x], g.kptr[x + 1], g.kptr[y], g.kptr[y + 1]
@@ -96,41 +100,41 @@ def shares_key(g, x, y):
     return False
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def hop_lo(g, h, i):
     return g.hoff[h] + g.hptr[h, i]
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def hop_hi(g, h, i):
     return g.hoff[h] + g.hptr[h, i + 1]
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def rhop_lo(g, h, i):
     return g.roff[h] + g.rptr[h, i]
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def rhop_hi(g, h, i):
     return g.roff[h] + g.rptr[h, i + 1]
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def copy_into(dst, d0, src, s0, n):
     """dst[d0:d0+n] = src[s0:s0+n] as a plain loop (numba's slice assignment may allocate)."""
     for i in range(n):
         dst[d0 + i] = src[s0 + i]
 
 
-@njit(cache=True, inline="always")
+@njit(**KERNEL, inline="always")
 def new_stamp(st):
     """A fresh marker value for a stamp array (st[0] is the counter)."""
     st[0] += 1
     return st[0]
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _meets_desc(g, lo, hi, f):
     """Whether one of f's is_a descendants is in the sorted slice hidx[lo:hi] (merge or binary search)."""
     dlo, dhi = g.dptr[f], g.dptr[f + 1]
@@ -151,7 +155,7 @@ def _meets_desc(g, lo, hi, f):
     return False
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def first_missing(g, fh, r, obs, n_obs):
     """Index in ``obs`` of the first observed feature that node r lacks, or -1 when it has them all.
 
@@ -172,12 +176,12 @@ def first_missing(g, fh, r, obs, n_obs):
     return -1
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def ex_reset(w):
     w.exn[:] = 0
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def ex_add(g, w, x):
     """Add x, its is_a ancestors and its name keys to the item's exclusion sets; False on overflow."""
     na, nk = g.aptr[x + 1] - g.aptr[x], g.kptr[x + 1] - g.kptr[x]
@@ -192,7 +196,7 @@ def ex_add(g, w, x):
     return True
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def ex_hit(g, w, x):
     """True when x is in the exclusion sets, is an is_a ancestor or descendant of a member, or shares
     a name key with one (the stem's entities and the options chosen so far)."""
@@ -215,7 +219,7 @@ def ex_hit(g, w, x):
     return False
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def expand_desc(g, w, front, n, s):
     """Add the is_a descendants of front[:n] to front (deduplicated by stamp s); -1 when it overflows."""
     m = n
@@ -234,7 +238,7 @@ def expand_desc(g, w, front, n, s):
     return m
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def walk(g, t, w, n, mark, reverse, closure, strict):
     """Walk w.front[:n] level by level along the question's chain (backwards when ``reverse``), each
     level deduplicated in ``mark`` with a fresh stamp; the last level ends in w.front. With ``closure``
@@ -280,21 +284,13 @@ def walk(g, t, w, n, mark, reverse, closure, strict):
     return n, s
 
 
-@njit(cache=True)
-def jaccard(g, fh, a, b):
-    """|F(a) ∩ F(b)| / |F(a) ∪ F(b)| over the direct features of hop ``fh`` (sorted merge)."""
-    i, ie, j, je = hop_lo(g, fh, a), hop_hi(g, fh, a), hop_lo(g, fh, b), hop_hi(g, fh, b)
-    na, nb = ie - i, je - j
-    inter = 0
-    while i < ie and j < je:
-        x, y = g.hidx[i], g.hidx[j]
-        if x == y:
-            inter += 1
-            i += 1
-            j += 1
-        elif x < y:
-            i += 1
-        else:
-            j += 1
-    union = na + nb - inter
-    return inter / union if union > 0 else 0.0
+@njit(**KERNEL)
+def argsort_desc(vals, n, out):
+    """out[:n] = the indices of vals[:n] by decreasing value (insertion sort: n is a few dozen)."""
+    for i in range(n):
+        v = vals[i]
+        j = i
+        while j > 0 and vals[out[j - 1]] < v:
+            out[j] = out[j - 1]
+            j -= 1
+        out[j] = i

@@ -21,6 +21,7 @@ from __future__ import annotations
 from numba import njit
 
 from fleming.synth.prims import (
+    KERNEL,
     contains,
     ex_add,
     ex_hit,
@@ -35,7 +36,7 @@ from fleming.synth.prims import (
 OK, INCONSISTENT_ANSWER, CONSISTENT_DISTRACTOR, NOT_DISTINCT, UNVERIFIABLE = 0, 1, 2, 3, 4
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def has_feature(g, fh, r, f):
     """r has f directly, or has a feature whose is_a ancestors include f: looked up in the ancestor
     lists of r's features, or, when f has few descendants, r is searched in their reverse lists."""
@@ -56,7 +57,7 @@ def has_feature(g, fh, r, f):
     return False
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def anchor_consistent(g, t, r, a, obs, n_obs):
     if g.type_codes[r] != t.anchor_type:
         return False
@@ -68,7 +69,7 @@ def anchor_consistent(g, t, r, a, obs, n_obs):
     return True
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def reach_consistent(g, t, w, x, a, cstamp):
     """Walk the path backwards from x (``prims.walk``, is_a-closed): 1 when a consistent anchor (the
     named anchor ``a``, or one marked w.inc == cstamp) reaches x, 0 when none does, 2 past
@@ -84,7 +85,7 @@ def reach_consistent(g, t, w, x, a, cstamp):
     return 0
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _one_hop_reached(g, t, x, cons, n_cons):
     """1 when a consistent anchor has x over the single chain hop (closed: x or a descendant), else 0."""
     h = t.chain[0]
@@ -100,7 +101,7 @@ def _one_hop_reached(g, t, x, cons, n_cons):
     return 0
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def verify_item(g, t, w, a, obs, n_obs, cstamp, cons, n_cons, opts, n_opt, ans_pos):
     """OK or the first failing check (codes above). ``cons[:n_cons]``: the consistent anchors, also
     marked w.inc == cstamp. A one-hop path is checked from each consistent anchor's side (binary
