@@ -241,12 +241,17 @@ _INVERTED = re.compile(r"^([^,]+), ([^,]+)$")  # MeSH style "Abdomen, Acute" -> 
 _NORM: dict[str, str] = {}
 
 
-def norm_name(name: str) -> str:
+def norm_text(text: str) -> str:
     """Lower-case, accents stripped, punctuation to single spaces; 'Crohn's disease' -> 'crohn s disease'."""
+    s = text if text.isascii() else unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return _NON_WORD.sub(" ", s.lower()).strip()
+
+
+def norm_name(name: str) -> str:
+    """``norm_text``, cached (entity names recur; free text should call ``norm_text``)."""
     hit = _NORM.get(name)
     if hit is None:
-        s = name if name.isascii() else unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-        hit = _NORM[name] = _NON_WORD.sub(" ", s.lower()).strip()
+        hit = _NORM[name] = norm_text(name)
     return hit
 
 

@@ -22,7 +22,7 @@ from json.encoder import encode_basestring as _esc
 
 import numpy as np
 
-from fleming.kg.schema import ENTITY_TYPES, RELATION_NAMES, norm_name
+from fleming.kg.schema import ENTITY_TYPES, RELATION_NAMES, norm_name, norm_text
 from fleming.kg.store import KG
 from fleming.records import LETTERS
 from fleming.synth.kernel import Out
@@ -31,10 +31,13 @@ from fleming.synth.sampler import TypePlan, node_column
 
 
 class Lookup:
-    """Bulk look-ups of node and edge columns for one batch (pyarrow ``take``, one call per column)."""
+    """Node, edge and anchor fragments as JSON text, taken from the KG columns in bulk (one pyarrow
+    ``take`` per column for what a batch needs and is not cached yet) and kept across batches: the
+    same findings, genes and drugs recur in many items. Each cache is dropped when it passes
+    ``max_cached`` entries, so memory stays bounded on any KG."""
 
-    def __init__(self, kg: KG, records: bool = True):
-        self.kg, self.records = kg, records
+    def __init__(self, kg: KG, records: bool = True, max_cached: int = 400_000):
+        self.kg, self.records, self.max_cached = kg, records, max_cached
         self._attrs, self._flags = node_column(kg, "attrs"), node_column(kg, "rare_flags")
         codes, starts = [], []                       # edges are sorted by relation: one eid range each
         for code, rel in enumerate(RELATION_NAMES):
@@ -45,6 +48,14 @@ class Lookup:
         order = np.argsort(starts)
         self._rel_codes, self._rel_starts = np.array(codes)[order], np.array(starts)[order]
         self._edge_cols = None
+        self.name: dict[int, str] = {}               # node -> name
+        self.id_js: dict[int, str] = {}              # node -> its id as a JSON string
+        self.name_js: dict[int, str] = {}            # node -> its name as a JSON string
+        self.node_js: dict[int, str] = {}            # node -> {"id", "name", "type"}
+        self.is_phenotype: dict[int, bool] = {}
+        self.triple: dict[int, str] = {}             # edge -> [src, relation, dst, {edge, source, ...}]
+        self.freq: dict[int, float | None] = {}
+        self.attrs: dict[int, tuple[dict, str]] = {}  # anchor -> (attrs, rare flags)
 
     def edge_columns(self):
         if self._edge_cols is None:
@@ -55,39 +66,70 @@ class Lookup:
             self._edge_cols = {c: t.column(c).combine_chunks() for c in cols}
         return self._edge_cols
 
-    def nodes(self, idx: np.ndarray) -> tuple[dict[int, str], dict[int, str]]:
+    def trim(self) -> None:
+        """Between batches: drop the caches that have grown past ``max_cached`` entries."""
+        for group in ((self.name, self.id_js, self.name_js, self.node_js, self.is_phenotype),
+                      (self.triple, self.freq), (self.attrs,)):
+            if len(group[0]) > self.max_cached:
+                for c in group:
+                    c.clear()
+
+    @staticmethod
+    def _todo(idx: np.ndarray, cache: dict) -> list[int]:
+        return [x for x in np.unique(idx[idx >= 0]).tolist() if x not in cache]
+
+    def add_nodes(self, idx: np.ndarray) -> None:
         import pyarrow as pa
 
-        u = np.unique(idx[idx >= 0])
-        ids, names = self.kg.ids.take(pa.array(u)).to_pylist(), self.kg.names.take(pa.array(u)).to_pylist()
-        keys = u.tolist()
-        return dict(zip(keys, ids, strict=True)), dict(zip(keys, names, strict=True))
+        todo = self._todo(idx, self.name)
+        if not todo:
+            return
+        sel = pa.array(todo)
+        ids, names = self.kg.ids.take(sel).to_pylist(), self.kg.names.take(sel).to_pylist()
+        tc = self.kg.type_codes
+        for x, i, n in zip(todo, ids, names, strict=True):
+            t = ENTITY_TYPES[tc[x]]
+            ij, nj = _esc(i), _esc(n)
+            self.name[x], self.id_js[x], self.name_js[x] = n, ij, nj
+            self.node_js[x] = f'{{"id":{ij},"name":{nj},"type":"{t}"}}'
+            self.is_phenotype[x] = t == "phenotype"
 
-    def anchor_attrs(self, idx: np.ndarray) -> dict[int, tuple[dict, str]]:
+    def add_anchors(self, idx: np.ndarray) -> None:
         import pyarrow as pa
 
-        u = np.unique(idx)
-        at = self._attrs.take(pa.array(u)).to_pylist()
-        fl = self._flags.take(pa.array(u)).to_pylist()
-        return {k: (json.loads(a) if a else {}, f or "") for k, a, f in zip(u.tolist(), at, fl, strict=True)}
+        todo = self._todo(idx, self.attrs)
+        if not todo:
+            return
+        sel = pa.array(todo)
+        at, fl = self._attrs.take(sel).to_pylist(), self._flags.take(sel).to_pylist()
+        for k, a, f in zip(todo, at, fl, strict=True):
+            self.attrs[k] = (json.loads(a) if a else {}, f or "")
 
-    def edges(self, eids: np.ndarray) -> dict[int, dict]:
+    def add_edges(self, eids: np.ndarray) -> None:
+        """Edge fragments; the nodes at both ends must be added first (``add_nodes``)."""
         import pyarrow as pa
 
-        u = np.unique(eids[eids >= 0])
-        cols = self.edge_columns()
-        src, dst = self.kg.src[u], self.kg.dst[u]
-        rel = self._rel_codes[np.searchsorted(self._rel_starts, u, side="right") - 1]
-        source = cols["source"].take(pa.array(u)).to_pylist()
-        record = cols["record"].take(pa.array(u)).to_pylist() if self.records else [None] * len(u)
-        freq = self.kg.frequency[u]
-        out = {}
-        for i, e in enumerate(u.tolist()):
-            f = float(freq[i])
-            out[e] = {"edge": e, "src": int(src[i]), "dst": int(dst[i]), "relation": RELATION_NAMES[rel[i]],
-                      "source": source[i], "record": record[i],
-                      "frequency": None if math.isnan(f) else round(f, 4)}
-        return out
+        todo = self._todo(eids, self.triple)
+        if not todo:
+            return
+        u = np.asarray(todo)
+        cols, sel = self.edge_columns(), pa.array(u)
+        src, dst = self.kg.src[u].tolist(), self.kg.dst[u].tolist()
+        self.add_nodes(np.concatenate([self.kg.src[u], self.kg.dst[u]]))
+        rel = self._rel_codes[np.searchsorted(self._rel_starts, u, side="right") - 1].tolist()
+        source = cols["source"].take(sel).to_pylist()
+        record = cols["record"].take(sel).to_pylist() if self.records else [None] * len(u)
+        freq = self.kg.frequency[u].tolist()
+        ij = self.id_js
+        for i, e in enumerate(todo):
+            f = None if math.isnan(freq[i]) else round(freq[i], 4)
+            meta = f'{{"edge":{e},"source":{_str(source[i])}'
+            if record[i] is not None:
+                meta += f',"record":{_esc(record[i])}'
+            if f is not None:
+                meta += f',"frequency":{f!r}'
+            self.triple[e] = f'[{ij[src[i]]},"{RELATION_NAMES[rel[i]]}",{ij[dst[i]]},{meta}}}]'
+            self.freq[e] = f
 
 
 def _js(x) -> str:
@@ -121,6 +163,7 @@ class ItemBuilder:
         pos[plan.arrays.anchors] = np.arange(len(plan.arrays.anchors))
         self.anchor_pos = pos
         info = self.info
+        self.hops = str(qt.hops)
         self.head = ',"source":"synthetic","split":"train"'
         self.masked = ',"masked":true}' if qt.masked else ',"masked":false}'
         self.meta_head = (f'"language":{_js(pack.language)},"metadata":{{"subject":{_js(qt.subject)},'
@@ -137,55 +180,61 @@ class ItemBuilder:
         res: list = [(None, None, "")] * len(slots)
         if not len(rows):
             return res
-        kg, lk = self.kg, self.lookup
-        nodes = np.concatenate([out.anchor[rows], out.obs[rows].ravel(), out.path[rows].ravel(),
-                                out.opts[rows].ravel(), out.via[rows].ravel()])
-        ids, names = lk.nodes(nodes)
-        f = _Fragments(ids, names, {x: ENTITY_TYPES[kg.type_codes[x]] for x in ids},
-                       lk.edges(np.concatenate([out.obs_eid[rows].ravel(), out.path_eid[rows].ravel()])))
-        attrs = lk.anchor_attrs(out.anchor[rows])
+        lk = self.lookup
+        lk.trim()
+        lk.add_nodes(np.concatenate([out.anchor[rows], out.obs[rows].ravel(), out.path[rows].ravel(),
+                                     out.opts[rows].ravel(), out.via[rows].ravel()]))
+        lk.add_edges(np.concatenate([out.obs_eid[rows].ravel(), out.path_eid[rows].ravel()]))
+        lk.add_anchors(out.anchor[rows])
         v = _View(out, rows)
+        p = self.anchor_pos[out.anchor[rows]]                 # per-item numbers: one conversion per batch
+        pct = [round(x, 2) for x in self.plan.percentile[p].tolist()]
+        v.rarity = list(zip(self.plan.degree[p].tolist(), pct, self.plan.decile[p].tolist(),
+                            self.kg.rare[out.anchor[rows]].tolist(), strict=True))
+        v.ans_degree = self.degree[out.opts[rows, out.ans_pos[rows]]].tolist()
         for j, i in enumerate(rows.tolist()):
-            res[i] = self._one(v, j, slots[i], f, attrs)
+            res[i] = self._one(v, j, slots[i])
         return res
 
-    def _one(self, v, j: int, slot: int, f: _Fragments, attrs) -> tuple[str | None, dict | None, str]:
-        qt, names, types = self.qt, f.names, f.types
+    def _one(self, v, j: int, slot: int) -> tuple[str | None, dict | None, str]:
+        qt, lk = self.qt, self.lookup
+        names, node, id_js = lk.name, lk.node_js, lk.id_js
         a, obs, opts, ans_pos, seed = v.anchor[j], v.obs[j], v.opts[j], v.ans_pos[j], v.seed[j]
         ans = opts[ans_pos]
         rng = Mix(seed ^ 0x5EED)
-        a_attrs, flags = attrs[a]
+        a_attrs, flags = lk.attrs[a]
+        obs_names = [names[x] for x in obs]
         who = (patient(self.pack, a_attrs.get("onset", ()), a_attrs.get("inheritance", ()), rng,
-                       [names[x] for x in obs] + [names[a]]) if qt.masked else None)
-        r = render(self.pack, qt.name, [names[x] for x in obs if types[x] == "phenotype"],
-                   [names[x] for x in obs if types[x] != "phenotype"], None if qt.masked else names[a],
-                   who, rng)
-        if _mentions(r.question, names[ans]):
+                       [*obs_names, names[a]]) if qt.masked else None)
+        pheno = lk.is_phenotype
+        r = render(self.pack, qt.name, [names[x] for x in obs if pheno[x]],
+                   [names[x] for x in obs if not pheno[x]], None if qt.masked else names[a], who, rng)
+        if _mentions(r.question, names[ans], True):
             return None, None, "render: the answer is named in the stem"
         letters = LETTERS[:len(opts)]
-        fields = {"id": f"synth-{self.info['seed']}-{slot}", "question": r.question,
+        fields = {"id": f"synth-{self.info['seed']}-{slot}", "source": "synthetic", "split": "train",
+                  "question": r.question,
                   "options": {letters[k]: names[o] for k, o in enumerate(opts)}, "answer": [letters[ans_pos]]}
-        p = self.anchor_pos[a]
-        opts_js = ",".join(f'"{letters[k]}":{f.name_js(o)}' for k, o in enumerate(opts))
+        degree, percentile, decile, rare = v.rarity[j]
+        name_js = lk.name_js
+        opts_js = ",".join(f'"{letters[k]}":{name_js[o]}' for k, o in enumerate(opts))
         line = "".join((
             '{"id":"', fields["id"], '"', self.head, ',"question":', _esc(r.question),
             ',"options":{', opts_js,
             '},"answer":["', letters[ans_pos], '"],', self.meta_head,
             f',"stem_template":"{r.stem_id}","question_template":{r.question_index},"slot":{slot},'
             f'"attempt":{v.attempts[j] - 1},"item_seed":{seed}}},"extra":{{',
-            '"anchor":', f.node[a][:-1], self.masked, ',"answer":', f.node[ans],
-            ',"observed":[', ",".join(f.node[x] for x in obs), '],"patient":',
+            '"anchor":', node[a][:-1], self.masked, ',"answer":', node[ans],
+            ',"observed":[', ",".join(node[x] for x in obs), '],"patient":',
             "null" if who is None else
             f'{{"onset":{_str(who.onset)},"age":{_str(who.age)},"sex":{_str(who.sex)},'
             f'"sex_from":{_str(who.sex_from)}}}',
-            ',"path":', self._path(v.path[j], obs, a, f.id_js), ',"hops":', str(qt.hops),
-            ',"triples":[', ",".join(f.triple[e] for e in v.obs_eid[j] + v.path_eid[j]), "]",
-            f',"rarity":{{"degree":{self.plan.degree[p]},'
-            f'"percentile":{round(float(self.plan.percentile[p]), 2)},'
-            f'"decile":{self.plan.decile[p]},"rare":{"true" if self.kg.rare[a] else "false"},'
-            f'"rare_flags":{_esc(flags)}}}',
-            ',"distractors":[', self._distractors(v, j, obs, opts, ans_pos, letters, f), "]",
-            ',"difficulty_features":', self._features(v, j, obs, ans, p, f), "}}}"))
+            ',"path":', self._path(v.path[j], obs, a, id_js), ',"hops":', self.hops,
+            ',"triples":[', ",".join(lk.triple[e] for e in v.obs_eid[j] + v.path_eid[j]), "]",
+            f',"rarity":{{"degree":{degree},"percentile":{percentile},"decile":{decile},'
+            f'"rare":{"true" if rare else "false"},"rare_flags":{_esc(flags)}}}',
+            ',"distractors":[', self._distractors(v, j, obs, opts, ans_pos, letters), "]",
+            ',"difficulty_features":', self._features(v, j, obs_names, ans, degree), "}}}"))
         return line, fields, ""
 
     def _path(self, path: list[int], obs: list[int], a: int, id_js) -> str:
@@ -195,69 +244,30 @@ class ItemBuilder:
                  for h in range(len(path) - 1)]
         return "[" + ",".join(hops) + "]"
 
-    @staticmethod
-    def _distractors(v, j, obs, opts, ans_pos, letters, f) -> str:
-        out = []
-        for k, o in enumerate(opts):
-            if k == ans_pos:
-                continue
-            lack = v.lack[j][k]
-            out.append(f'{f.node[o][:-1]},"letter":"{letters[k]}","shared":{v.shared[j][k]},'
-                       f'"jaccard":{_num(v.jac[j][k])},"via":{f.id_js[v.via[j][k]]},'
-                       f'"lacks":{f.id_js[obs[lack]] if lack >= 0 else "null"},'
-                       f'"curated_negative":{"true" if v.neg[j][k] else "false"}}}')
-        return ",".join(out)
+    def _distractors(self, v, j, obs, opts, ans_pos, letters) -> str:
+        node, id_js = self.lookup.node_js, self.lookup.id_js
+        lack, shared, jac, via, neg = v.lack[j], v.shared[j], v.jac[j], v.via[j], v.neg[j]
+        return ",".join(
+            f'{node[o][:-1]},"letter":"{letters[k]}","shared":{shared[k]},'
+            f'"jaccard":{"null" if jac[k] != jac[k] else jac[k]},"via":{id_js[via[k]]},'
+            f'"lacks":{id_js[obs[lack[k]]] if lack[k] >= 0 else "null"},'
+            f'"curated_negative":{"true" if neg[k] else "false"}}}'
+            for k, o in enumerate(opts) if k != ans_pos)
 
-    def _features(self, v, j, obs, ans, p, f) -> str:
-        jacs = [x for k, x in enumerate(v.jac[j]) if x is not None and k != v.ans_pos[j]]
-        shared = [x for k, x in enumerate(v.shared[j]) if x >= 0 and k != v.ans_pos[j]]
-        freqs = [f.freq[e] for e in v.obs_eid[j] if f.freq[e] is not None]
-        return (f'{{"hops":{self.qt.hops},"k_observed":{len(obs)},"n_siblings":{v.nsib[j]},'
+    def _features(self, v, j, obs_names, ans, degree) -> str:
+        lk, a_pos = self.lookup, v.ans_pos[j]
+        jacs = [x for k, x in enumerate(v.jac[j]) if x == x and k != a_pos]        # NaN: curated
+        shared = [x for k, x in enumerate(v.shared[j]) if x >= 0 and k != a_pos]
+        freqs = [f for f in map(lk.freq.__getitem__, v.obs_eid[j]) if f is not None]
+        ans_name = lk.name[ans]
+        return (f'{{"hops":{self.hops},"k_observed":{len(obs_names)},"n_siblings":{v.nsib[j]},'
                 f'"n_candidates":{v.ncand[j]},"n_consistent_anchors":{v.nall[j]},'
                 f'"mean_jaccard":{_num(round(sum(jacs) / len(jacs), 4) if jacs else None)},'
                 f'"max_jaccard":{_num(max(jacs) if jacs else None)},'
                 f'"min_shared":{_num(min(shared) if shared else None)},'
-                f'"anchor_degree":{int(self.plan.degree[p])},"answer_degree":{int(self.degree[ans])},'
+                f'"anchor_degree":{degree},"answer_degree":{v.ans_degree[j]},'
                 f'"observed_mean_frequency":{_num(round(sum(freqs) / len(freqs), 4) if freqs else None)},'
-                f'"observed_named_in_answer":{sum(_mentions(f.names[ans], f.names[x]) for x in obs)}}}')
-
-
-class _Fragments:
-    """One batch's nodes and edges as JSON fragments, each encoded once (node objects on first use)."""
-
-    def __init__(self, ids: dict[int, str], names: dict[int, str], types: dict[int, str],
-                 edges: dict[int, dict]):
-        self.ids, self.names, self.types = ids, names, types
-        self.id_js = {x: _esc(i) for x, i in ids.items()}
-        self.node = _NodeJSON(self)
-        self._names_js: dict[int, str] = {}
-        self.triple, self.freq = {}, {}
-        for e, r in edges.items():
-            meta = f'{{"edge":{e},"source":{_str(r["source"])}'
-            if r["record"] is not None:
-                meta += f',"record":{_esc(r["record"])}'
-            if r["frequency"] is not None:
-                meta += f',"frequency":{r["frequency"]!r}'
-            self.triple[e] = f'[{self.id_js[r["src"]]},"{r["relation"]}",{self.id_js[r["dst"]]},{meta}}}]'
-            self.freq[e] = r["frequency"]
-
-
-    def name_js(self, x: int) -> str:
-        s = self._names_js.get(x)
-        if s is None:
-            s = self._names_js[x] = _esc(self.names[x])
-        return s
-
-
-class _NodeJSON(dict):
-    def __init__(self, f: _Fragments):
-        super().__init__()
-        self.f = f
-
-    def __missing__(self, x: int) -> str:
-        f = self.f
-        s = self[x] = f'{{"id":{f.id_js[x]},"name":{_esc(f.names[x])},"type":"{f.types[x]}"}}'
-        return s
+                f'"observed_named_in_answer":{sum(_mentions(ans_name, x) for x in obs_names)}}}')
 
 
 class _View:
@@ -266,7 +276,7 @@ class _View:
     def __init__(self, out: Out, rows: np.ndarray):
         nobs, nopt = out.nobs[rows].tolist(), out.nopt[rows].tolist()
         npath = (out.path[rows] >= 0).sum(axis=1).tolist()
-        cut = lambda arr, ns: [r[:n] for r, n in zip(arr[rows].tolist(), ns, strict=True)]  # noqa: E731
+        cut = lambda arr, ns: list(map(list.__getitem__, arr[rows].tolist(), map(slice, ns)))  # noqa: E731
         self.anchor, self.ans_pos = out.anchor[rows].tolist(), out.ans_pos[rows].tolist()
         self.seed, self.attempts = out.seed[rows].tolist(), out.attempts[rows].tolist()
         self.obs, self.obs_eid = cut(out.obs, nobs), cut(out.obs_eid, nobs)
@@ -274,15 +284,15 @@ class _View:
         self.path_eid = cut(out.path_eid, [n - 1 for n in npath])
         self.opts, self.via, self.lack = cut(out.opts, nopt), cut(out.via, nopt), cut(out.lack, nopt)
         self.shared, self.neg = cut(out.shared, nopt), cut(out.neg, nopt)
-        jac = np.round(out.jac[rows].astype(np.float64), 4)
-        self.jac = [[None if x != x else x for x in r[:n]] for r, n in zip(jac.tolist(), nopt, strict=True)]
+        self.jac = cut(np.round(out.jac.astype(np.float64), 4), nopt)      # NaN: not a distractor
         self.nsib, self.ncand = out.nsib[rows].tolist(), out.ncand[rows].tolist()
         self.nall = out.nall[rows].tolist()
 
 
-def _mentions(text: str, name: str) -> bool:
-    """Whether ``name`` (normalized, 4+ characters) occurs as whole words in ``text``."""
+def _mentions(text: str, name: str, free_text: bool = False) -> bool:
+    """Whether ``name`` (normalized, 4+ characters) occurs as whole words in ``text`` (an entity name,
+    or ``free_text``, which is not cached)."""
     n = norm_name(name)
     if len(n) < 4 or n.split(" ", 1)[0] not in text.lower():      # cheap test first
         return False
-    return f" {n} " in f" {norm_name(text)} "
+    return f" {n} " in f" {norm_text(text) if free_text else norm_name(text)} "

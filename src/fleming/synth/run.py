@@ -99,17 +99,18 @@ class Synthesizer:
         sl = slots.tolist()
         built = builder.build_all(out, sl)
         rows = []
+        reasons, attempts = out.reasons.tolist(), out.attempts.tolist()      # one conversion per batch
+        anchors, answers = out.anchor.tolist(), out.opts[np.arange(len(sl)), out.ans_pos].tolist()
+        deciles = plan.decile[np.maximum(builder.anchor_pos[out.anchor], 0)].tolist()
+        obs, nobs = out.obs.tolist(), out.nobs.tolist()
         for i, (slot, (line, fields, why)) in enumerate(zip(sl, built, strict=True)):
-            reasons = {REASONS[k]: v for k, v in enumerate(out.reasons[i].tolist()) if v}
-            attempts = int(out.attempts[i])
+            why_att = {REASONS[k]: v for k, v in enumerate(reasons[i]) if v} if any(reasons[i]) else {}
             if line is None:
-                rows.append((slot, ti, attempts, reasons, None, why or None, None, None))
+                rows.append((slot, ti, attempts[i], why_att, None, why or None, None, None))
                 continue
-            MCQ.model_validate({**fields, "source": "synthetic", "split": "train"})   # names the bad field
-            a, ans = int(out.anchor[i]), int(out.opts[i, out.ans_pos[i]])
-            key = (ti, ans, tuple(sorted(out.obs[i, :out.nobs[i]].tolist())) if plan.qt.masked else a)
-            decile = int(plan.decile[builder.anchor_pos[a]])
-            rows.append((slot, ti, attempts, reasons, line, None, key, decile))
+            MCQ.model_validate(fields)                                             # names the bad field
+            key = (ti, answers[i], tuple(sorted(obs[i][:nobs[i]])) if plan.qt.masked else anchors[i])
+            rows.append((slot, ti, attempts[i], why_att, line, None, key, deciles[i]))
         return rows
 
 
