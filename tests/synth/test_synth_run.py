@@ -67,3 +67,21 @@ def test_duplicates_are_dropped_with_their_reason(small_kg, tmp_path):
     # the toy KG has few distinct stems: it runs out, keeps what it made and counts the duplicates
     assert stats["steps"]["drop_reasons"].get("duplicate of an earlier item", 0) > 0
     assert stats["reconciles"]
+
+
+def test_fragment_caches_evicted_between_batches_give_the_same_items(default_kg):
+    """The JSON fragments kept across batches (items.Lookup) are bounded: evicting them after every
+    batch must not change a single byte, and the caches must really have been cleared."""
+    from fleming.kg.store import KG
+    from fleming.synth.run import Synthesizer
+
+    cfg = SynthConfig(chunk_size=200)
+    kept = Synthesizer(KG.load(default_kg), cfg, seed=5)
+    tight = Synthesizer(KG.load(default_kg), cfg, seed=5)
+    tight.lookup.max_cached = 10
+    lines = {}
+    for name, s in (("kept", kept), ("tight", tight)):
+        rows = [r for c in range(3) for r in s.chunk(c)]
+        lines[name] = [r[4] for r in rows if r[4] is not None]
+    assert len(lines["kept"]) > 300 and lines["kept"] == lines["tight"]
+    assert 0 < len(tight.lookup.triple) < len(kept.lookup.triple) / 2

@@ -22,7 +22,7 @@ from json.encoder import encode_basestring as _esc
 
 import numpy as np
 
-from fleming.kg.schema import ENTITY_TYPES, RELATION_NAMES, norm_name, norm_text
+from fleming.kg.schema import ENTITY_TYPES, RELATION_NAMES, norm_name, norm_names, norm_text
 from fleming.kg.store import KG
 from fleming.records import LETTERS
 from fleming.synth.kernel import Out
@@ -52,6 +52,8 @@ class Lookup:
         self.id_js: dict[int, str] = {}              # node -> its id as a JSON string
         self.name_js: dict[int, str] = {}            # node -> its name as a JSON string
         self.node_js: dict[int, str] = {}            # node -> {"id", "name", "type"}
+        self.node_open: dict[int, str] = {}          # the same without its closing brace
+        self.words: dict[int, tuple[str, str, str]] = {}  # node -> (normalized name, its first word, lower)
         self.is_phenotype: dict[int, bool] = {}
         self.triple: dict[int, str] = {}             # edge -> [src, relation, dst, {edge, source, ...}]
         self.freq: dict[int, float | None] = {}
@@ -68,7 +70,8 @@ class Lookup:
 
     def trim(self) -> None:
         """Between batches: drop the caches that have grown past ``max_cached`` entries."""
-        for group in ((self.name, self.id_js, self.name_js, self.node_js, self.is_phenotype),
+        for group in ((self.name, self.id_js, self.name_js, self.node_js, self.node_open, self.words,
+                       self.is_phenotype),
                       (self.triple, self.freq), (self.attrs,)):
             if len(group[0]) > self.max_cached:
                 for c in group:
@@ -86,13 +89,31 @@ class Lookup:
             return
         sel = pa.array(todo)
         ids, names = self.kg.ids.take(sel).to_pylist(), self.kg.names.take(sel).to_pylist()
+        norms = norm_names(names)                    # in bulk (pyarrow), for ``mentions``
         tc = self.kg.type_codes
-        for x, i, n in zip(todo, ids, names, strict=True):
+        for x, i, n, nn in zip(todo, ids, names, norms, strict=True):
             t = ENTITY_TYPES[tc[x]]
             ij, nj = _esc(i), _esc(n)
             self.name[x], self.id_js[x], self.name_js[x] = n, ij, nj
-            self.node_js[x] = f'{{"id":{ij},"name":{nj},"type":"{t}"}}'
+            self.node_open[x] = op = f'{{"id":{ij},"name":{nj},"type":"{t}"'
+            self.node_js[x] = op + "}"
+            self.words[x] = (nn, nn.split(" ", 1)[0], n.lower())
             self.is_phenotype[x] = t == "phenotype"
+
+    def mentions(self, text: str, x: int, free_text: bool = False) -> bool:
+        """Whether the name of x (normalized, 4+ characters) occurs as whole words in ``text`` (a node
+        name, or ``free_text``, which is not cached); x's normalized name is looked up, not recomputed."""
+        n, first, _ = self.words[x]
+        if len(n) < 4 or first not in text.lower():
+            return False
+        return f" {n} " in f" {norm_text(text) if free_text else norm_name(text)} "
+
+    def name_mentions(self, y: int, x: int) -> bool:
+        """``mentions`` of x in the name of node y."""
+        n, first, _ = self.words[x]
+        if len(n) < 4 or first not in self.words[y][2]:
+            return False
+        return f" {n} " in f" {self.words[y][0]} "
 
     def add_anchors(self, idx: np.ndarray) -> None:
         import pyarrow as pa
@@ -173,10 +194,12 @@ class ItemBuilder:
                           f'"template_path":{_js(qt.path)},"language":{_js(pack.language)},'
                           f'"seed":{info["seed"]}')
 
-    def build_all(self, out: Out, slots: list[int]) -> list[tuple[str | None, dict | None, str]]:
+    def build_all(self, out: Out, slots: list[int], skip: np.ndarray | None = None
+                  ) -> list[tuple[str | None, dict | None, str]]:
         """Per kernel row: (JSON line, record fields, '') for an accepted skeleton, (None, None, drop
-        reason) for one dropped at rendering, (None, None, '') for a slot whose attempts all failed."""
-        rows = np.flatnonzero(out.status == 0)
+        reason) for one dropped at rendering, (None, None, '') for a slot whose attempts all failed or
+        that ``skip`` marks (a known duplicate)."""
+        rows = np.flatnonzero((out.status == 0) if skip is None else (out.status == 0) & ~skip)
         res: list = [(None, None, "")] * len(slots)
         if not len(rows):
             return res
@@ -209,7 +232,7 @@ class ItemBuilder:
         pheno = lk.is_phenotype
         r = render(self.pack, qt.name, [names[x] for x in obs if pheno[x]],
                    [names[x] for x in obs if not pheno[x]], None if qt.masked else names[a], who, rng)
-        if _mentions(r.question, names[ans], True):
+        if lk.mentions(r.question, ans, True):
             return None, None, "render: the answer is named in the stem"
         letters = LETTERS[:len(opts)]
         fields = {"id": f"synth-{self.info['seed']}-{slot}", "source": "synthetic", "split": "train",
@@ -224,7 +247,7 @@ class ItemBuilder:
             '},"answer":["', letters[ans_pos], '"],', self.meta_head,
             f',"stem_template":"{r.stem_id}","question_template":{r.question_index},"slot":{slot},'
             f'"attempt":{v.attempts[j] - 1},"item_seed":{seed}}},"extra":{{',
-            '"anchor":', node[a][:-1], self.masked, ',"answer":', node[ans],
+            '"anchor":', lk.node_open[a], self.masked, ',"answer":', node[ans],
             ',"observed":[', ",".join(node[x] for x in obs), '],"patient":',
             "null" if who is None else
             f'{{"onset":{_str(who.onset)},"age":{_str(who.age)},"sex":{_str(who.sex)},'
@@ -234,7 +257,7 @@ class ItemBuilder:
             f',"rarity":{{"degree":{degree},"percentile":{percentile},"decile":{decile},'
             f'"rare":{"true" if rare else "false"},"rare_flags":{_esc(flags)}}}',
             ',"distractors":[', self._distractors(v, j, obs, opts, ans_pos, letters), "]",
-            ',"difficulty_features":', self._features(v, j, obs_names, ans, degree), "}}}"))
+            ',"difficulty_features":', self._features(v, j, obs, ans, degree), "}}}"))
         return line, fields, ""
 
     def _path(self, path: list[int], obs: list[int], a: int, id_js) -> str:
@@ -245,29 +268,28 @@ class ItemBuilder:
         return "[" + ",".join(hops) + "]"
 
     def _distractors(self, v, j, obs, opts, ans_pos, letters) -> str:
-        node, id_js = self.lookup.node_js, self.lookup.id_js
+        node, id_js = self.lookup.node_open, self.lookup.id_js
         lack, shared, jac, via, neg = v.lack[j], v.shared[j], v.jac[j], v.via[j], v.neg[j]
         return ",".join(
-            f'{node[o][:-1]},"letter":"{letters[k]}","shared":{shared[k]},'
+            f'{node[o]},"letter":"{letters[k]}","shared":{shared[k]},'
             f'"jaccard":{"null" if jac[k] != jac[k] else jac[k]},"via":{id_js[via[k]]},'
             f'"lacks":{id_js[obs[lack[k]]] if lack[k] >= 0 else "null"},'
             f'"curated_negative":{"true" if neg[k] else "false"}}}'
             for k, o in enumerate(opts) if k != ans_pos)
 
-    def _features(self, v, j, obs_names, ans, degree) -> str:
+    def _features(self, v, j, obs, ans, degree) -> str:
         lk, a_pos = self.lookup, v.ans_pos[j]
         jacs = [x for k, x in enumerate(v.jac[j]) if x == x and k != a_pos]        # NaN: curated
         shared = [x for k, x in enumerate(v.shared[j]) if x >= 0 and k != a_pos]
         freqs = [f for f in map(lk.freq.__getitem__, v.obs_eid[j]) if f is not None]
-        ans_name = lk.name[ans]
-        return (f'{{"hops":{self.hops},"k_observed":{len(obs_names)},"n_siblings":{v.nsib[j]},'
+        return (f'{{"hops":{self.hops},"k_observed":{len(obs)},"n_siblings":{v.nsib[j]},'
                 f'"n_candidates":{v.ncand[j]},"n_consistent_anchors":{v.nall[j]},'
                 f'"mean_jaccard":{_num(round(sum(jacs) / len(jacs), 4) if jacs else None)},'
                 f'"max_jaccard":{_num(max(jacs) if jacs else None)},'
                 f'"min_shared":{_num(min(shared) if shared else None)},'
                 f'"anchor_degree":{degree},"answer_degree":{v.ans_degree[j]},'
                 f'"observed_mean_frequency":{_num(round(sum(freqs) / len(freqs), 4) if freqs else None)},'
-                f'"observed_named_in_answer":{sum(_mentions(ans_name, x) for x in obs_names)}}}')
+                f'"observed_named_in_answer":{sum(lk.name_mentions(ans, x) for x in obs)}}}')
 
 
 class _View:
@@ -287,12 +309,3 @@ class _View:
         self.jac = cut(np.round(out.jac.astype(np.float64), 4), nopt)      # NaN: not a distractor
         self.nsib, self.ncand = out.nsib[rows].tolist(), out.ncand[rows].tolist()
         self.nall = out.nall[rows].tolist()
-
-
-def _mentions(text: str, name: str, free_text: bool = False) -> bool:
-    """Whether ``name`` (normalized, 4+ characters) occurs as whole words in ``text`` (an entity name,
-    or ``free_text``, which is not cached)."""
-    n = norm_name(name)
-    if len(n) < 4 or n.split(" ", 1)[0] not in text.lower():      # cheap test first
-        return False
-    return f" {n} " in f" {norm_text(text) if free_text else norm_name(text)} "

@@ -62,6 +62,7 @@ class Synthesizer:
                 "seed": seed}
         self.builders = {t: ItemBuilder(kg, p, self.pack, info, self.index.degree, self.lookup)
                          for t, p in self.index.plans.items()}
+        self.seen: set = set()   # keys of items this process built: a later slot with one is a duplicate
 
     def warm_up(self) -> None:
         """Compile (or load) the kernel before forking, and read the lazily loaded columns."""
@@ -97,20 +98,26 @@ class Synthesizer:
         out = self.kernel.run(name, slots, self.seed)
         builder, plan = self.builders[name], self.index.plans[name]
         sl = slots.tolist()
-        built = builder.build_all(out, sl)
-        rows = []
         reasons, attempts = out.reasons.tolist(), out.attempts.tolist()      # one conversion per batch
         anchors, answers = out.anchor.tolist(), out.opts[np.arange(len(sl)), out.ans_pos].tolist()
         deciles = plan.decile[np.maximum(builder.anchor_pos[out.anchor], 0)].tolist()
         obs, nobs = out.obs.tolist(), out.nobs.tolist()
+        keys = [(ti, answers[i], tuple(sorted(obs[i][:nobs[i]])) if plan.qt.masked else anchors[i])
+                for i in range(len(sl))]
+        # Slots are processed in increasing order in each process, so a key this process has already
+        # built belongs to an earlier slot: the tally would drop the item, so it is not rendered at all.
+        dup = [k in self.seen for k in keys]
+        built = builder.build_all(out, sl, np.array(dup, dtype=bool))
+        rows = []
         for i, (slot, (line, fields, why)) in enumerate(zip(sl, built, strict=True)):
             why_att = {REASONS[k]: v for k, v in enumerate(reasons[i]) if v} if any(reasons[i]) else {}
             if line is None:
-                rows.append((slot, ti, attempts[i], why_att, None, why or None, None, None))
+                drop = DUPLICATE if dup[i] and out.status[i] == 0 else why or None
+                rows.append((slot, ti, attempts[i], why_att, None, drop, None, None))
                 continue
             MCQ.model_validate(fields)                                             # names the bad field
-            key = (ti, answers[i], tuple(sorted(obs[i][:nobs[i]])) if plan.qt.masked else anchors[i])
-            rows.append((slot, ti, attempts[i], why_att, line, None, key, deciles[i]))
+            self.seen.add(keys[i])
+            rows.append((slot, ti, attempts[i], why_att, line, None, keys[i], deciles[i]))
         return rows
 
 
