@@ -90,34 +90,68 @@ def count_siblings(g, t, w, a, feats, nf):
 
 
 @njit(**KERNEL)
+def _closure_holders(g, t, f):
+    """How many entries the reverse CSR of f and of its is_a descendants hold (a bound on |holders|)."""
+    n = rhop_hi(g, t.fh, f) - rhop_lo(g, t.fh, f)
+    for q in range(g.dptr[f], g.dptr[f + 1]):
+        d = g.didx[q]
+        n += rhop_hi(g, t.fh, d) - rhop_lo(g, t.fh, d)
+    return n
+
+
+@njit(**KERNEL)
 def consistent_set(g, t, w, obs, n_obs):
     """Anchors having every observed feature (closed over is_a) into w.cons, marked w.inc == stamp.
-    Counts through each feature's reverse CSR and its descendants'. Returns (size, stamp); size -1
-    when the count visits more than t.max_visit nodes, -2 when C outgrows t.max_consistent."""
+
+    Candidates are the anchor-type holders of the observed feature held least (through its reverse CSR
+    and its is_a descendants'); each other feature then marks itself and its descendants once, and a
+    candidate stays when one of its direct features is marked. Returns (size, stamp); size -1 when more
+    than t.max_visit nodes are visited, -2 when C outgrows t.max_consistent."""
+    best, best_n = 0, -1
+    for i in range(n_obs):
+        n = _closure_holders(g, t, obs[i])
+        if best_n < 0 or n < best_n:
+            best, best_n = i, n
     s = new_stamp(w.stc)
     nc, visits = 0, 0
+    f = obs[best]
+    for q in range(g.dptr[f] - 1, g.dptr[f + 1]):
+        y = f if q < g.dptr[f] else g.didx[q]
+        for j in range(rhop_lo(g, t.fh, y), rhop_hi(g, t.fh, y)):
+            r = g.ridx[j]
+            if w.vis[r] == s:
+                continue
+            w.vis[r] = s
+            visits += 1
+            if visits > t.max_visit:
+                return -1, 0
+            if g.type_codes[r] == t.anchor_type:
+                w.cons[nc] = r
+                nc += 1
     for i in range(n_obs):
+        if i == best or nc == 0:
+            continue
         f = obs[i]
-        sf = new_stamp(w.stc)
-        for q in range(g.dptr[f] - 1, g.dptr[f + 1]):
-            y = f if q < g.dptr[f] else g.didx[q]
-            for j in range(rhop_lo(g, t.fh, y), rhop_hi(g, t.fh, y)):
-                r = g.ridx[j]
-                if w.vis[r] == sf:
-                    continue
-                w.vis[r] = sf
-                visits += 1
-                if visits > t.max_visit:
-                    return -1, 0
-                v = w.ccnt[r]
-                v = v + 1 if (v >> 16) == s else (s << 16) + 1
-                w.ccnt[r] = v
-                if (v & 0xFFFF) == n_obs and g.type_codes[r] == t.anchor_type:
-                    if nc >= t.max_consistent:
-                        return -2, 0
-                    w.cons[nc] = r
-                    w.inc[r] = s
-                    nc += 1
+        sm = new_stamp(w.stc)
+        w.vis2[f] = sm
+        for q in range(g.dptr[f], g.dptr[f + 1]):
+            w.vis2[g.didx[q]] = sm
+        visits += g.dptr[f + 1] - g.dptr[f] + 1
+        if visits > t.max_visit:
+            return -1, 0
+        k = 0
+        for ci in range(nc):
+            r = w.cons[ci]
+            for j in range(hop_lo(g, t.fh, r), hop_hi(g, t.fh, r)):
+                if w.vis2[g.hidx[j]] == sm:
+                    w.cons[k] = r
+                    k += 1
+                    break
+        nc = k
+    if nc > t.max_consistent:
+        return -2, 0
+    for ci in range(nc):
+        w.inc[w.cons[ci]] = s
     return nc, s
 
 

@@ -58,7 +58,7 @@ REASONS = (
 )
 MAX_OBS, MAX_HOPS = 8, 3
 
-Work = namedtuple("Work", "st stc cnt ccnt inc vis vis2 cmark cons front nxt sib sibsc sibcnt sibjac "
+Work = namedtuple("Work", "st stc cnt inc vis vis2 cmark cons front nxt sib sibsc sibcnt sibjac "
                           "wbuf obs obs_eid pick pvia pneg plack pshared pjac "
                           "path path_eid opts exn ex_nodes ex_anc ex_keys order perm sopts")
 Out = namedtuple("Out", "status attempts reasons seed anchor nobs obs obs_eid path path_eid nopt opts "
@@ -70,7 +70,7 @@ def make_work(n_nodes: int, max_deg: int, n_options: int, max_visit: int) -> Wor
     i32 = lambda k: np.zeros(k, np.int32)  # noqa: E731
     buf = max(max_visit + 2, 4096)
     return Work(np.zeros(1, np.uint64), np.zeros(1, np.int64), np.zeros(n_nodes, np.int64),
-                np.zeros(n_nodes, np.int64), np.zeros(n_nodes, np.int64), i32(n_nodes), i32(n_nodes),
+                np.zeros(n_nodes, np.int64), i32(n_nodes), i32(n_nodes),
                 np.zeros(n_nodes, np.int64), i32(buf), i32(buf), i32(buf),
                 i32(4096), np.zeros(4096), i32(4096), np.zeros(4096),
                 np.zeros(max(max_deg, 1)), i32(MAX_OBS), np.zeros(MAX_OBS, np.int64),
@@ -209,7 +209,7 @@ def run_batch(g, t, w, o, slots, seed):
             w.stc[0] = 0
             for arr in (w.vis, w.vis2):
                 arr[:] = 0
-            for arr in (w.cnt, w.ccnt, w.inc, w.cmark):
+            for arr in (w.cnt, w.inc, w.cmark):
                 arr[:] = 0
         for att in range(t.max_attempts):
             s = seed_for(seed, slots[i], att)
