@@ -85,3 +85,21 @@ def test_fragment_caches_evicted_between_batches_give_the_same_items(default_kg)
         lines[name] = [r[4] for r in rows if r[4] is not None]
     assert len(lines["kept"]) > 300 and lines["kept"] == lines["tight"]
     assert 0 < len(tight.lookup.triple) < len(kept.lookup.triple) / 2
+
+
+def test_pilot_leaves_out_types_the_kg_barely_supports(default_kg, tmp_path):
+    """Types whose pilot acceptance is under min_acceptance make no items and are reported with it."""
+    free = synthesize(default_kg, 200, SynthConfig(pilot_slots=64, min_acceptance=0.0), seed=4,
+                      out_dir=tmp_path / "a")
+    rates = free["pilot_acceptance"]
+    assert len(rates) >= 3 and all(0 < r <= 1 for r in rates.values())
+    cut = sorted(rates.values())[len(rates) // 2]                       # leaves out the lower half
+    st = synthesize(default_kg, 200, SynthConfig(pilot_slots=64, min_acceptance=cut), seed=4,
+                    out_dir=tmp_path / "b")
+    low = {t for t, r in rates.items() if r < cut}
+    assert low and st["pilot_acceptance"] == rates
+    assert set(st["question_types"]) == set(rates) - low
+    assert all("pilot" in st["unsupported_types"][t] for t in low)
+    with pytest.raises(FlemingError, match="pilot"):
+        synthesize(default_kg, 5, SynthConfig(pilot_slots=64, min_acceptance=0.999), seed=4,
+                   out_dir=tmp_path / "c")

@@ -37,6 +37,7 @@ from fleming.synth.sampler import SynthIndex
 from fleming.synth.templates import SynthConfig
 
 DUPLICATE = "duplicate of an earlier item"
+PILOT_SLOT = 1 << 40          # pilot slots are numbered from here: never an item slot
 
 
 class Synthesizer:
@@ -52,10 +53,11 @@ class Synthesizer:
         missing = [t for t in self.index.plans if not self.pack.questions.get(t)]
         if missing:
             raise ConfigError(f"template pack {cfg.language!r}: field 'questions.{missing[0]}': missing")
+        self.kernel = Kernel(self.index)
+        self.acceptance = self._pilot()
         self.names = list(self.index.plans)
         w = np.array([self.index.plans[t].qt.weight for t in self.names])
         self.cum = np.cumsum(w / w.sum())
-        self.kernel = Kernel(self.index)
         self.lookup = Lookup(kg, cfg.provenance_records)
         meta = kg.path / META if kg.path else None
         info = {"kg": str(kg.path), "kg_build": sha256_file(meta)[:16] if meta and meta.is_file() else None,
@@ -63,6 +65,28 @@ class Synthesizer:
         self.builders = {t: ItemBuilder(kg, p, self.pack, info, self.index.degree, self.lookup)
                          for t, p in self.index.plans.items()}
         self.seen: set = set()   # keys of items this process built: a later slot with one is a duplicate
+
+    def _pilot(self) -> dict[str, float]:
+        """Each type's acceptance (accepted / attempts) on ``pilot_slots`` slots of their own (numbered
+        from 2**40, never item slots); types under ``min_acceptance`` are moved to ``unsupported``: a
+        slot of such a type would mostly burn ``max_attempts`` attempts and give up. Deterministic for
+        a KG, config and seed, so the output still does not depend on the worker count."""
+        cfg, idx = self.cfg, self.index
+        if not cfg.pilot_slots:
+            return {}
+        slots = np.arange(PILOT_SLOT, PILOT_SLOT + cfg.pilot_slots, dtype=np.int64)
+        rates = {}
+        for name in list(idx.plans):
+            out = self.kernel.run(name, slots, self.seed)
+            rate = rates[name] = round(int((out.status == 0).sum()) / int(out.attempts.sum()), 4)
+            if rate < cfg.min_acceptance:
+                del idx.plans[name]
+                idx.unsupported[name] = (f"{rate:.1%} of attempts succeed in a {cfg.pilot_slots}-slot pilot "
+                                         f"(min_acceptance {cfg.min_acceptance:.0%})")
+        if not idx.plans:
+            why = "; ".join(f"{k}: {v}" for k, v in idx.unsupported.items())
+            raise FlemingError(f"no question type of the config can be made from {self.kg.path}: {why}")
+        return rates
 
     def warm_up(self) -> None:
         """Compile (or load) the kernel before forking, and read the lazily loaded columns."""
@@ -284,6 +308,7 @@ def _stats(synth: Synthesizer, tally: _Tally, cfg: SynthConfig, n: int, seed: in
                            "rarest_30pct_ratio": round(tail_items / tail_uniform, 3)
                            if tail_uniform else None},
         "unsupported_types": idx.unsupported,
+        "pilot_acceptance": synth.acceptance,
         "eligible_anchors": {t: len(p.arrays.anchors) for t, p in idx.plans.items()},
         "paraphrase": para,
         "timing_s": {"load_and_index": round(t_index, 3), "synthesis": round(t_synth, 3),

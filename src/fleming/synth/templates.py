@@ -115,6 +115,8 @@ class SynthConfig:
     max_consistent: int = 24                # path types: more anchors fit the stem -> too vague, dropped
     max_visit: int = 20000                  # nodes a consistency walk may visit (else unverifiable)
     chunk_size: int = 2048                  # item slots per task (fixed: results do not depend on workers)
+    pilot_slots: int = 128                  # per type, before the run: measure its acceptance ...
+    min_acceptance: float = 0.02            # ... and leave out types whose attempts succeed less often
     language: str = "en"                    # template pack
     packs: tuple[str, ...] = ()             # extra template-pack files (YAML)
     provenance_records: bool = True         # add source record ids of the subgraph edges
@@ -191,6 +193,9 @@ def parse_config(raw: dict[str, Any], path: str = "<config>") -> SynthConfig:
     if not 2 <= cfg.min_options <= cfg.n_options <= 21:
         raise _err(path, "n_options", f"expected 2 <= min_options <= n_options <= 21, got "
                    f"{cfg.min_options}, {cfg.n_options}")
+    if cfg.pilot_slots < 0 or not 0 <= cfg.min_acceptance < 1:
+        raise _err(path, "min_acceptance", f"expected pilot_slots >= 0 and 0 <= min_acceptance < 1, got "
+                   f"{cfg.pilot_slots}, {cfg.min_acceptance}")
     if not cfg.question_types or all(q.weight == 0 for q in cfg.question_types):
         raise _err(path, "question_types", "expected at least one type with weight > 0")
     return cfg
