@@ -84,7 +84,7 @@ def test_fragment_caches_evicted_between_batches_give_the_same_items(default_kg)
         rows = [r for c in range(3) for r in s.chunk(c)]
         lines[name] = [r[4] for r in rows if r[4] is not None]
     assert len(lines["kept"]) > 300 and lines["kept"] == lines["tight"]
-    assert 0 < len(tight.lookup.triple) < len(kept.lookup.triple) / 2
+    assert 0 < len(tight.lookup.name) < len(kept.lookup.name) / 2
 
 
 def test_pilot_leaves_out_types_the_kg_barely_supports(default_kg, tmp_path):

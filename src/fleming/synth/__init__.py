@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-_KERNEL_MODULES = ("prims", "masking", "distractors", "verify", "kernel", "sampler")
+_KERNEL_MODULES = ("prims", "masking", "distractors", "verify", "kernel", "sampler", "jsonl")
 
 
 def _numba_cache_guard() -> None:

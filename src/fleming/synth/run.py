@@ -92,7 +92,7 @@ class Synthesizer:
         """Compile (or load) the kernel before forking, and read the lazily loaded columns."""
         for t in self.names:
             self.kernel.run(t, np.arange(2, dtype=np.int64), self.seed)
-        self.lookup.edge_columns()
+        self.lookup.tables()
 
     def slot_types(self, slots: np.ndarray) -> np.ndarray:
         u = slot_uniforms(np.uint64(self.seed % (1 << 64)), slots)
