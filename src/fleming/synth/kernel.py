@@ -60,7 +60,7 @@ MAX_OBS, MAX_HOPS = 8, 3
 
 Work = namedtuple("Work", "st stc cnt inc vis vis2 cmark cons front nxt sib sibsc sibcnt sibjac "
                           "wbuf obs obs_eid pick pvia pneg plack pshared pjac "
-                          "path path_eid opts exn ex_nodes ex_anc ex_keys order perm sopts")
+                          "path path_eid opts exs exm exa ekey ekst order perm sopts bits")
 Out = namedtuple("Out", "status attempts reasons seed anchor nobs obs obs_eid path path_eid nopt opts "
                         "ans_pos "
                         "via neg lack shared jac nsib nall ncand ncons")
@@ -69,15 +69,15 @@ Out = namedtuple("Out", "status attempts reasons seed anchor nobs obs obs_eid pa
 def make_work(n_nodes: int, max_deg: int, n_options: int, max_visit: int) -> Work:
     i32 = lambda k: np.zeros(k, np.int32)  # noqa: E731
     buf = max(max_visit + 2, 4096)
-    return Work(np.zeros(1, np.uint64), np.zeros(1, np.int64), np.zeros(n_nodes, np.int64),
-                np.zeros(n_nodes, np.int64), i32(n_nodes), i32(n_nodes),
-                np.zeros(n_nodes, np.int64), i32(buf), i32(buf), i32(buf),
+    return Work(np.zeros(1, np.uint64), np.zeros(2, np.int64), i32(n_nodes), i32(n_nodes), i32(n_nodes),
+                i32(n_nodes), i32(n_nodes), i32(buf), i32(buf), i32(buf),
                 i32(4096), np.zeros(4096), i32(4096), np.zeros(4096),
                 np.zeros(max(max_deg, 1)), i32(MAX_OBS), np.zeros(MAX_OBS, np.int64),
                 i32(n_options), i32(n_options), np.zeros(n_options, np.bool_), i32(n_options),
                 i32(n_options), np.zeros(n_options), i32(MAX_HOPS + 1), np.zeros(MAX_HOPS, np.int64),
-                i32(n_options), np.zeros(3, np.int64), i32(64), i32(4096), np.zeros(4096, np.int64),
-                np.zeros(4096, np.int64), np.zeros(n_options, np.int64), i32(n_options))
+                i32(n_options), np.zeros(1, np.int64), i32(n_nodes), i32(n_nodes), np.zeros(256, np.int64),
+                i32(256), np.zeros(4096, np.int64), np.zeros(n_options, np.int64), i32(n_options),
+                np.zeros(n_nodes // 64 + 1, np.uint64))
 
 
 def make_out(n: int, n_options: int) -> Out:
@@ -206,8 +206,8 @@ def run_batch(g, t, w, o, slots, seed):
     """Fill ``o`` for each slot: status 0 with the accepted attempt, or -1 after max_attempts."""
     for i in range(len(slots)):
         if w.stc[0] > (1 << 30):                # stamps in int32 arrays: start over long before overflow
-            w.stc[0] = 0
-            for arr in (w.vis, w.vis2):
+            w.stc[0] = w.stc[1] = 0
+            for arr in (w.vis, w.vis2, w.exm, w.exa, w.ekst):
                 arr[:] = 0
             for arr in (w.cnt, w.inc, w.cmark):
                 arr[:] = 0

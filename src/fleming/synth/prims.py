@@ -8,7 +8,9 @@ node) so that marking a set costs its size, never the graph's. ``G`` is the grap
 - ``kptr/kidx``: normalized name/synonym keys of every node (sorted codes; two options sharing one are
   synonyms);
 - ``hptr/hidx/heid/hoff`` and ``rptr/ridx/roff``: forward and reverse CSR of every hop (a relation or a
-  union of relations), stacked: hop ``h`` of node ``i`` is ``hidx[hoff[h] + hptr[h, i] : ...]``.
+  union of relations), stacked: hop ``h`` of node ``i`` is ``hidx[hoff[h] + hptr[h, i] : ...]``;
+- ``cslot/cptr/cidx``: for each feature hop ``h`` (``cslot[h] >= 0``), every node's features together with
+  their is_a ancestors (sorted), for one-search "has f or a descendant of f" checks.
 """
 
 from __future__ import annotations
@@ -134,6 +136,13 @@ def new_stamp(st):
     return st[0]
 
 
+@njit(**KERNEL, inline="always")
+def has_closed(g, fh, r, f):
+    """r has f or an is_a descendant of f over feature hop fh (binary search in r's closed set)."""
+    c = g.cslot[fh]
+    return contains(g.cidx, g.cptr[c, r], g.cptr[c, r + 1], f)
+
+
 @njit(**KERNEL)
 def _meets_desc(g, lo, hi, f):
     """Whether one of f's is_a descendants is in the sorted slice hidx[lo:hi] (merge or binary search)."""
@@ -178,21 +187,37 @@ def first_missing(g, fh, r, obs, n_obs):
 
 @njit(**KERNEL)
 def ex_reset(w):
-    w.exn[:] = 0
+    """Start an empty exclusion set (a fresh stamp: nothing to clear)."""
+    w.exs[0] = new_stamp(w.stc)
+
+
+@njit(**KERNEL)
+def _key_slot(w, k, s):
+    """Slot of key k in the exclusion key table (open addressing, stamped), or of the empty slot where it
+    would go; -1 when the table is full."""
+    n = len(w.ekey)
+    h = (k ^ (k >> 29)) & (n - 1)
+    for _ in range(n):
+        if w.ekst[h] != s or w.ekey[h] == k:
+            return h
+        h = (h + 1) & (n - 1)
+    return -1
 
 
 @njit(**KERNEL)
 def ex_add(g, w, x):
-    """Add x, its is_a ancestors and its name keys to the item's exclusion sets; False on overflow."""
-    na, nk = g.aptr[x + 1] - g.aptr[x], g.kptr[x + 1] - g.kptr[x]
-    if w.exn[0] >= len(w.ex_nodes) or w.exn[1] + na > len(w.ex_anc) or w.exn[2] + nk > len(w.ex_keys):
-        return False
-    w.ex_nodes[w.exn[0]] = x
-    w.exn[0] += 1
-    copy_into(w.ex_anc, w.exn[1], g.aidx, g.aptr[x], na)
-    w.exn[1] += na
-    copy_into(w.ex_keys, w.exn[2], g.kidx, g.kptr[x], nk)
-    w.exn[2] += nk
+    """Add x, its is_a ancestors and its name keys to the item's exclusion sets; False when the key table
+    is full (the exclusion is then partial: ``verify`` still rejects the item)."""
+    s = w.exs[0]
+    w.exm[x] = s
+    for q in range(g.aptr[x], g.aptr[x + 1]):
+        w.exa[g.aidx[q]] = s
+    for q in range(g.kptr[x], g.kptr[x + 1]):
+        h = _key_slot(w, g.kidx[q], s)
+        if h < 0:
+            return False
+        w.ekey[h] = g.kidx[q]
+        w.ekst[h] = s
     return True
 
 
@@ -200,22 +225,16 @@ def ex_add(g, w, x):
 def ex_hit(g, w, x):
     """True when x is in the exclusion sets, is an is_a ancestor or descendant of a member, or shares
     a name key with one (the stem's entities and the options chosen so far)."""
-    for i in range(w.exn[0]):
-        if w.ex_nodes[i] == x:
-            return True
-    for i in range(w.exn[1]):
-        if w.ex_anc[i] == x:
-            return True
+    s = w.exs[0]
+    if w.exm[x] == s or w.exa[x] == s:
+        return True
     for q in range(g.aptr[x], g.aptr[x + 1]):
-        y = g.aidx[q]
-        for i in range(w.exn[0]):
-            if w.ex_nodes[i] == y:
-                return True
+        if w.exm[g.aidx[q]] == s:
+            return True
     for q in range(g.kptr[x], g.kptr[x + 1]):
-        k = g.kidx[q]
-        for i in range(w.exn[2]):
-            if w.ex_keys[i] == k:
-                return True
+        h = _key_slot(w, g.kidx[q], s)
+        if h < 0 or w.ekst[h] == s:
+            return True
     return False
 
 

@@ -22,10 +22,10 @@ from fleming.synth.names import name_keys
 from fleming.synth.templates import QuestionType, SynthConfig
 
 GraphArrays = namedtuple("GraphArrays", "type_codes group freq aptr aidx dptr didx kptr kidx "
-                                        "hptr hidx heid hoff rptr ridx roff closed")
+                                        "hptr hidx heid hoff rptr ridx roff closed cslot cptr cidx")
 TypeArrays = namedtuple("TypeArrays", "anchors cum fh chain neg masked kmin kmax m n_distr min_distr "
                                       "max_attempts max_sibs max_consistent max_visit anchor_type "
-                                      "answer_type default_freq")
+                                      "answer_type default_freq rev_pure")
 
 
 def node_column(kg: KG, name: str):
@@ -164,6 +164,50 @@ def isa_closure(kg: KG) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     return aptr, aidx, dptr, didx
 
 
+@njit(cache=True)
+def _closed_pass(n, ptr, idx, aptr, aidx, size, out):
+    """One pass over every node's features and their is_a ancestors, deduplicated: counts them into
+    ``size`` (cumulative) when ``out`` is empty, else writes them, sorted per node, at ``size``."""
+    mark = np.full(n, -1, np.int64)
+    fill = len(out) > 0
+    for v in range(n):
+        k = size[v]
+        for j in range(ptr[v], ptr[v + 1]):
+            f = idx[j]
+            for q in range(aptr[f] - 1, aptr[f + 1]):
+                x = f if q < aptr[f] else aidx[q]
+                if mark[x] != v:
+                    mark[x] = v
+                    if fill:
+                        out[k] = x
+                    k += 1
+        if fill:
+            out[size[v]:k].sort()
+        else:
+            size[v + 1] = k
+
+
+def closed_feature_sets(fwd: list, hops: list[int], n: int, aptr, aidx):
+    """(cslot, cptr, cidx): for each feature hop h (cslot[h] >= 0), every node's features closed over
+    is_a ancestors, so "r has f (or a descendant of f)" is one binary search in r's list."""
+    cslot = np.full(max(len(fwd), 1), -1, np.int64)
+    ptrs, idxs, off = [], [], 0
+    for k, h in enumerate(hops):
+        size = np.zeros(n + 1, np.int64)
+        _closed_pass(n, fwd[h][0], fwd[h][1], aptr, aidx, size, np.zeros(0, np.int32))
+        out = np.empty(size[-1], np.int32)
+        _closed_pass(n, fwd[h][0], fwd[h][1], aptr, aidx, size, out)
+        cslot[h] = k
+        ptrs.append(size + off)
+        idxs.append(out)
+        off += len(out)
+    small = off < 2**31 - 1
+    cptr = np.array(ptrs, dtype=np.int32 if small else np.int64).reshape(len(hops), n + 1) if hops \
+        else np.zeros((1, n + 1), np.int32)
+    cidx = np.concatenate(idxs) if idxs else np.zeros(0, np.int32)
+    return cslot, cptr, cidx
+
+
 @dataclass
 class TypePlan:
     """One supported question type: its kernel arrays and its anchors' rarity."""
@@ -228,13 +272,16 @@ class SynthIndex:
             else:
                 self.plans[qt.name] = plan
         self.max_feature_degree = max([int(np.diff(p[0]).max(initial=0)) for p in self._fwd] or [0])
+        fhs = sorted({p.arrays.fh for p in self.plans.values()})
+        cslot, cptr, cidx = closed_feature_sets(self._fwd, fhs, kg.n_nodes, aptr, aidx)
         hptr, hidx, heid, hoff = _stack(self._fwd, kg.n_nodes, kg.n_edges)
         rptr, ridx, _, roff = _stack(self._rev, kg.n_nodes, kg.n_edges)
         del self._fwd, self._rev                  # stacked copies from here on
         closed = np.array([hop_is_closed(k[0]) for k in self._hop_ids] or [False], dtype=np.bool_)
         group = np.where(np.isin(kg.type_codes, [TYPE_CODE[t] for t in FINDING_TYPES]), -1, kg.type_codes)
         self.graph = GraphArrays(kg.type_codes, group.astype(np.int8), kg.frequency, aptr, aidx, dptr, didx,
-                                 kptr, kidx, hptr, hidx, heid, hoff, rptr, ridx, roff, closed)
+                                 kptr, kidx, hptr, hidx, heid, hoff, rptr, ridx, roff, closed,
+                                 cslot, cptr, cidx)
 
     def _has_edges(self, qt: QuestionType) -> bool:
         groups = [("features", qt.features)] + [(f"chain[{i}]", h) for i, h in enumerate(qt.chain)]
@@ -282,12 +329,14 @@ class SynthIndex:
         deg = self.degree[anchors]
         w = (deg + 1.0) ** -cfg.alpha * np.where(kg.rare[anchors], cfg.rare_boost, 1.0)
         pct, dec = rarity(deg)
+        holders = self._rev[fh][1]                       # every feature holder has the anchor's type?
+        pure = bool((kg.type_codes[holders] == TYPE_CODE[qt.anchor]).all())
         arrays = TypeArrays(anchors, np.cumsum(w), fh, np.array(chain, dtype=np.int64), neg,
                             int(qt.masked), qt.observe[0], qt.observe[1], qt.min_shared,
                             cfg.n_options - 1, cfg.min_options - 1, cfg.max_attempts, cfg.max_siblings,
                             cfg.max_consistent, cfg.max_visit, TYPE_CODE[qt.anchor],
                             TYPE_CODE.get(qt.answer or "", -1),
-                            cfg.default_frequency)
+                            cfg.default_frequency, int(pure))
         return TypePlan(qt, arrays, deg, pct, dec)
 
     def uniform_deciles(self, name: str) -> dict[int, float]:

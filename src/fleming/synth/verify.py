@@ -5,11 +5,12 @@ as a drop reason:
 
 - an option is *consistent* when some anchor of the question's type that satisfies every observed
   fact reaches it along the question's path (masked anchor: has every observed feature, closed over
-  is_a; named anchor: is that anchor). A diagnosis option is checked feature by feature with binary
-  searches (over its features' is_a ancestors, or the feature's descendants' reverse lists; the
-  search merged descendant lists); a one-hop path's options are looked up in each consistent anchor's
-  list, a longer path's options walked *backwards* to the anchors that reach them (the search marked
-  what the consistent anchors reach *forwards*); the masked anchor is re-checked feature by feature;
+  is_a; named anchor: is that anchor). A diagnosis option is checked feature by feature with one
+  binary search each in its closed feature set (its features and all their is_a ancestors, built
+  once per run; the search instead scans direct features and merges descendant lists); a one-hop
+  path's options are looked up in each consistent anchor's list, a longer path's options walked
+  *backwards* to the anchors that reach them (the search marked what the consistent anchors reach
+  *forwards*); the masked anchor is re-checked feature by feature;
 - the answer must be consistent, every distractor inconsistent, and no two options (nor an option
   and an entity of the stem) may be equal, is_a-related or share a name key (sets rebuilt here).
 
@@ -26,10 +27,9 @@ from fleming.synth.prims import (
     ex_add,
     ex_hit,
     ex_reset,
+    has_closed,
     hop_hi,
     hop_lo,
-    rhop_hi,
-    rhop_lo,
     walk,
 )
 
@@ -38,23 +38,9 @@ OK, INCONSISTENT_ANSWER, CONSISTENT_DISTRACTOR, NOT_DISTINCT, UNVERIFIABLE = 0, 
 
 @njit(**KERNEL)
 def has_feature(g, fh, r, f):
-    """r has f directly, or has a feature whose is_a ancestors include f: looked up in the ancestor
-    lists of r's features, or, when f has few descendants, r is searched in their reverse lists."""
-    lo, hi = hop_lo(g, fh, r), hop_hi(g, fh, r)
-    if contains(g.hidx, lo, hi, f):
-        return True
-    dlo, dhi = g.dptr[f], g.dptr[f + 1]
-    if (dhi - dlo) * 4 < hi - lo:
-        for q in range(dlo, dhi):
-            d = g.didx[q]
-            if contains(g.ridx, rhop_lo(g, fh, d), rhop_hi(g, fh, d), r):
-                return True
-        return False
-    for j in range(lo, hi):
-        q = g.hidx[j]
-        if contains(g.aidx, g.aptr[q], g.aptr[q + 1], f):
-            return True
-    return False
+    """r has f directly, or has a feature whose is_a ancestors include f: one binary search in r's
+    closed feature set (``sampler.closed_feature_sets``)."""
+    return has_closed(g, fh, r, f)
 
 
 @njit(**KERNEL)
