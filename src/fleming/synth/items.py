@@ -13,9 +13,11 @@ holds the grounding:
   lacks, curated negative), ``difficulty_features`` (hops, k, siblings, candidates, other consistent
   anchors, distractor Jaccard, degrees, observed frequency, observed findings named in the answer).
 
-Python renders the words (question, patient) and validates the record fields with
-``fleming.records.MCQ``; the rest of each line is written by ``jsonl.write_lines`` straight from the
-KG's Arrow buffers and the kernel output (Python string building cost 60% of the time per item).
+Python renders the words (question, patient) and checks the record fields as ``fleming.records.MCQ``
+would (options and answer in bulk, the question per item; ``MCQ.model_validate`` raises, naming the
+field, for a record that fails); the rest of each line is written by ``jsonl.write_lines`` straight
+from the KG's Arrow buffers and the kernel output (Python string building cost 60% of the time per
+item).
 """
 
 from __future__ import annotations
@@ -25,19 +27,19 @@ from json.encoder import encode_basestring as _esc
 
 import numpy as np
 
-from fleming.kg.schema import ENTITY_TYPES, RELATION_NAMES, norm_name, norm_names, norm_text
+from fleming.kg.schema import ENTITY_TYPES, RELATION_NAMES, TYPE_CODE, norm_name, norm_names, norm_text
 from fleming.kg.store import KG
-from fleming.records import LETTERS
+from fleming.records import LETTERS, MAX_OPTIONS, MCQ, MIN_OPTIONS
 from fleming.synth.jsonl import Tables, arrow_strings, const_strings, write_lines
 from fleming.synth.kernel import Out
-from fleming.synth.render import Mix, Pack, patient, render
+from fleming.synth.render import DRAWS, Drawn, Pack, mix_draws, patient, render
 from fleming.synth.sampler import TypePlan, node_column
 
 
 class Lookup:
     """Per process: the KG's string columns as ``jsonl.Tables`` (zero-copy), and the names, normalized
     names and attributes the rendering needs, taken in bulk (one pyarrow ``take`` per column for what
-    a batch needs and is not cached yet) and kept across batches; the caches are dropped between
+    a chunk needs and is not cached yet) and kept across batches; the caches are dropped between
     batches once they pass ``max_cached`` entries, so memory stays bounded on any KG."""
 
     def __init__(self, kg: KG, records: bool = True, max_cached: int = 400_000):
@@ -54,9 +56,12 @@ class Lookup:
         self._tables: Tables | None = None
         self.buf = np.zeros(1 << 20, np.uint8)       # the writer's output, grown on demand
         self.name: dict[int, str] = {}               # node -> name
-        self.words: dict[int, tuple[str, str, str]] = {}  # node -> (normalized name, its first word, lower)
+        self.words: dict[int, tuple[str, str, str, str]] = {}  # node -> (normalized name, its first
+        #                                                          word, lower name, ' normalized name ')
         self.is_phenotype: dict[int, bool] = {}
         self.attrs: dict[int, dict] = {}             # anchor -> attrs (onset, inheritance)
+        self._in_name = np.zeros(kg.n_nodes, np.bool_)     # which nodes the caches hold
+        self._in_attrs = np.zeros(kg.n_nodes, np.bool_)
 
     def tables(self) -> Tables:
         """The writer's view of the KG (edge columns read once; call before forking workers)."""
@@ -78,48 +83,62 @@ class Lookup:
 
     def trim(self) -> None:
         """Between batches: drop the caches that have grown past ``max_cached`` entries."""
-        for group in ((self.name, self.words, self.is_phenotype), (self.attrs,)):
+        for group, have in (((self.name, self.words, self.is_phenotype), self._in_name),
+                            ((self.attrs,), self._in_attrs)):
             if len(group[0]) > self.max_cached:
                 for c in group:
                     c.clear()
+                have[:] = False
+
+    def prepare(self, parts: list[tuple[Out, np.ndarray]]) -> None:
+        """Before rendering the accepted ``rows`` of kernel outputs (of one or more question types,
+        taken together so the bulk look-ups are few): trim, then add the nodes and anchors they use."""
+        self.trim()
+        anchors = [out.anchor[rows] for out, rows in parts]
+        self.add_nodes(np.concatenate(anchors + [a for out, rows in parts
+                                                 for a in (out.obs[rows].ravel(), out.opts[rows].ravel())]))
+        self.add_anchors(np.concatenate(anchors))
 
     @staticmethod
-    def _todo(idx: np.ndarray, cache: dict) -> list[int]:
-        return [x for x in np.unique(idx[idx >= 0]).tolist() if x not in cache]
+    def _todo(idx: np.ndarray, have: np.ndarray) -> list[int]:
+        """The nodes of idx not cached yet, now marked as cached (the caller adds them)."""
+        u = np.unique(idx[idx >= 0])
+        u = u[~have[u]]
+        have[u] = True
+        return u.tolist()
 
     def add_nodes(self, idx: np.ndarray) -> None:
         import pyarrow as pa
 
-        todo = self._todo(idx, self.name)
+        todo = self._todo(idx, self._in_name)
         if not todo:
             return
         names = self.kg.names.take(pa.array(todo)).to_pylist()
         norms = norm_names(names)                    # in bulk (pyarrow), for ``mentions``
-        tc = self.kg.type_codes
-        for x, n, nn in zip(todo, names, norms, strict=True):
-            self.name[x] = n
-            self.words[x] = (nn, nn.split(" ", 1)[0], n.lower())
-            self.is_phenotype[x] = ENTITY_TYPES[tc[x]] == "phenotype"
+        pheno = (self.kg.type_codes[todo] == TYPE_CODE["phenotype"]).tolist()
+        self.name.update(zip(todo, names, strict=True))
+        self.is_phenotype.update(zip(todo, pheno, strict=True))
+        self.words.update((x, (nn, nn.split(" ", 1)[0], n.lower(), f" {nn} "))
+                          for x, n, nn in zip(todo, names, norms, strict=True))
 
     def mentions(self, text: str, x: int, free_text: bool = False) -> bool:
         """Whether the name of x (normalized, 4+ characters) occurs as whole words in ``text`` (a node
         name, or ``free_text``, which is not cached); x's normalized name is looked up, not recomputed."""
-        n, first, _ = self.words[x]
+        n, first, _, padded = self.words[x]
         if len(n) < 4 or first not in text.lower():
             return False
-        return f" {n} " in f" {norm_text(text) if free_text else norm_name(text)} "
+        return padded in f" {norm_text(text) if free_text else norm_name(text)} "
 
     def name_mentions(self, y: int, x: int) -> bool:
         """``mentions`` of x in the name of node y."""
-        n, first, _ = self.words[x]
-        if len(n) < 4 or first not in self.words[y][2]:
-            return False
-        return f" {n} " in f" {self.words[y][0]} "
+        n, first, _, padded = self.words[x]
+        wy = self.words[y]
+        return len(n) >= 4 and first in wy[2] and padded in wy[3]
 
     def add_anchors(self, idx: np.ndarray) -> None:
         import pyarrow as pa
 
-        todo = self._todo(idx, self.attrs)
+        todo = self._todo(idx, self._in_attrs)
         if todo:
             at = self._attrs.take(pa.array(todo)).to_pylist()
             self.attrs.update((k, json.loads(a) if a else {}) for k, a in zip(todo, at, strict=True))
@@ -131,6 +150,9 @@ def _js(x) -> str:
 
 def _str(x: str | None) -> str:
     return "null" if x is None else _esc(x)
+
+
+_NO_PATIENT = '{"onset":null,"age":null,"sex":null,"sex_from":null}'      # no onset: no age or sex
 
 
 class ItemBuilder:
@@ -157,69 +179,103 @@ class ItemBuilder:
             ',"masked":true}' if qt.masked else ',"masked":false}',
             *(chain + ["", "", ""])[:3], f',"hops":{qt.hops}'])
 
-    def build_all(self, out: Out, slots: list[int], skip: np.ndarray | None = None
-                  ) -> list[tuple[str | None, dict | None, str]]:
-        """Per kernel row: (JSON line, record fields, '') for an accepted skeleton, (None, None, drop
-        reason) for one dropped at rendering, (None, None, '') for a slot whose attempts all failed or
-        that ``skip`` marks (a known duplicate)."""
-        rows = np.flatnonzero((out.status == 0) if skip is None else (out.status == 0) & ~skip)
-        res: list = [(None, None, "")] * len(slots)
+    @staticmethod
+    def accepted(out: Out, skip: np.ndarray | None = None) -> np.ndarray:
+        """The kernel rows to render: accepted skeletons, less those ``skip`` marks."""
+        return np.flatnonzero((out.status == 0) if skip is None else (out.status == 0) & ~skip)
+
+    def build_all(self, out: Out, slots: list[int], skip: np.ndarray | None = None,
+                  prepared: bool = False) -> list[tuple[bytes | None, str]]:
+        """Per kernel row: (JSON line, '') for an accepted skeleton, (None, drop reason) for one dropped
+        at rendering, (None, '') for a slot whose attempts all failed or that ``skip`` marks (a known
+        duplicate). A line is a valid ``fleming.records.MCQ`` record (else ``MCQ.model_validate`` raises,
+        naming the field). ``prepared``: ``Lookup.prepare`` has been called for these rows."""
+        rows = self.accepted(out, skip)
+        res: list = [(None, "")] * len(slots)
         if not len(rows):
             return res
-        lk = self.lookup
-        lk.trim()
-        lk.add_nodes(np.concatenate([out.anchor[rows], out.obs[rows].ravel(), out.opts[rows].ravel()]))
-        lk.add_anchors(out.anchor[rows])
+        if not prepared:
+            self.lookup.prepare([(out, rows)])
         v = _View(out, rows)
-        kept, fields, pieces, named = [], [], [], []
-        for j, i in enumerate(rows.tolist()):
-            r = self._words(v, j, slots[i])
-            if isinstance(r, str):
-                res[i] = (None, None, r)
+        ok = self._options_ok(out, rows).tolist()
+        kept, pieces, named, words = [], [], [], self._words
+        for j, (i, a, obs, opts, ans_pos, seed, draws) in enumerate(zip(
+                rows.tolist(), v.anchor, v.obs, v.opts, v.ans_pos, v.seed, v.draws, strict=True)):
+            r = words(a, obs, opts[ans_pos], Drawn(seed, draws))
+            if r.__class__ is str:
+                res[i] = (None, r)
                 continue
+            q = r[0]
+            if not (ok[j] and q and not q.isspace()):        # i.e. q.strip(), as MCQ checks it
+                self._validate(v, j, slots[i], q)
             kept.append(i)
-            fields.append(r[0])
-            pieces += r[1:4]
-            named.append(r[4])
+            pieces += (_esc(q), r[1], r[2])
+            named.append(r[3])
         if kept:
             lines = self._write(out, np.array(kept, np.int64), [slots[i] for i in kept], pieces, named)
-            for i, line, f in zip(kept, lines, fields, strict=True):
-                res[i] = (line, f, "")
+            for i, line in zip(kept, lines, strict=True):
+                res[i] = (line, "")
         return res
 
-    def _words(self, v, j: int, slot: int):
-        """The rendered parts of one item: (record fields, question, stem-template and patient JSON
-        pieces, observed findings named in the answer), or the reason it is dropped."""
+    def _options_ok(self, out: Out, rows: np.ndarray) -> np.ndarray:
+        """Per row, in bulk: what ``MCQ`` checks of the options and answer holds (2 to 21 options, each
+        a string, i.e. a node whose name is not null, and the gold letter among them)."""
+        nopt, ans_pos, opts = out.nopt[rows], out.ans_pos[rows], out.opts[rows]
+        inside = np.arange(opts.shape[1]) < nopt[:, None]
+        named = self.lookup.tables().names.valid[np.where(inside, opts, 0)] | ~inside
+        return ((nopt >= MIN_OPTIONS) & (nopt <= MAX_OPTIONS) & (ans_pos >= 0) & (ans_pos < nopt)
+                & named.all(axis=1))
+
+    def _validate(self, v, j: int, slot: int, question: str) -> None:
+        """``MCQ.model_validate`` of the record's fields: raises, naming the field, for an invalid one."""
+        names, opts = self.lookup.name, v.opts[j]
+        letters = LETTERS[:len(opts)]
+        MCQ.model_validate({"id": f"synth-{self.info['seed']}-{slot}", "source": "synthetic",
+                            "split": "train", "question": question,
+                            "options": {letters[k]: names[o] for k, o in enumerate(opts)},
+                            "answer": [LETTERS[v.ans_pos[j]]]})
+
+    def _words(self, a: int, obs: list[int], ans: int, rng: Drawn):
+        """The rendered parts of one item (anchor, observed nodes, answer): (question, stem-template and
+        patient JSON pieces, observed findings named in the answer), or the reason it is dropped."""
         qt, lk = self.qt, self.lookup
-        names = lk.name
-        a, obs, opts, ans_pos, seed = v.anchor[j], v.obs[j], v.opts[j], v.ans_pos[j], v.seed[j]
-        ans = opts[ans_pos]
-        rng = Mix(seed ^ 0x5EED)
-        a_attrs = lk.attrs[a]
-        who = (patient(self.pack, a_attrs.get("onset", ()), a_attrs.get("inheritance", ()), rng,
-                       [*(names[x] for x in obs), names[a]]) if qt.masked else None)
-        pheno = lk.is_phenotype
-        r = render(self.pack, qt.name, [names[x] for x in obs if pheno[x]],
-                   [names[x] for x in obs if not pheno[x]], None if qt.masked else names[a], who, rng)
+        names, pheno, words = lk.name, lk.is_phenotype, lk.words
+        obs_names = [names[x] for x in obs]
+        if qt.masked:
+            a_attrs = lk.attrs[a]
+            who = patient(self.pack, a_attrs.get("onset", ()), a_attrs.get("inheritance", ()), rng,
+                          [*obs_names, names[a]])
+            who_js = (_NO_PATIENT if who.onset is who.age is who.sex is who.sex_from is None else
+                      f'{{"onset":{_str(who.onset)},"age":{_str(who.age)},"sex":{_str(who.sex)},'
+                      f'"sex_from":{_str(who.sex_from)}}}')
+        else:
+            who, who_js = None, "null"
+        sym, tests = [], []
+        for x, n in zip(obs, obs_names, strict=True):
+            (sym if pheno[x] else tests).append(n)
+        r = render(self.pack, qt.name, sym, tests, None if qt.masked else names[a], who, rng)
         if lk.mentions(r.question, ans, True):
             return "render: the answer is named in the stem"
-        letters = LETTERS[:len(opts)]
-        fields = {"id": f"synth-{self.info['seed']}-{slot}", "source": "synthetic", "split": "train",
-                  "question": r.question, "options": {letters[k]: names[o] for k, o in enumerate(opts)},
-                  "answer": [letters[ans_pos]]}
-        who_js = ("null" if who is None else
-                  f'{{"onset":{_str(who.onset)},"age":{_str(who.age)},"sex":{_str(who.sex)},'
-                  f'"sex_from":{_str(who.sex_from)}}}')
-        return (fields, _esc(r.question), f'{r.stem_id}","question_template":{r.question_index}', who_js,
-                sum(lk.name_mentions(ans, x) for x in obs))
+        _, _, lower, padded = words[ans]
+        named = 0
+        for x in obs:                                 # lk.name_mentions(ans, x), inlined
+            w = words[x]
+            if len(w[0]) >= 4 and w[1] in lower and w[3] in padded:
+                named += 1
+        return r.question, f'{r.stem_id}","question_template":{r.question_index}', who_js, named
 
     def _write(self, out: Out, rows: np.ndarray, slots: list[int], pieces: list[str],
-               named: list[int]) -> list[str]:
+               named: list[int]) -> list[bytes]:
         lk, plan = self.lookup, self.plan
-        enc = [s.encode() for s in pieces]
-        poff = np.zeros(len(enc) + 1, np.int64)
-        np.cumsum([len(b) for b in enc], out=poff[1:])
-        pbuf = np.frombuffer(b"".join(enc) or b"\0", np.uint8)
+        text = "".join(pieces)
+        if text.isascii():                            # one encoding; byte lengths are string lengths
+            raw, lens = text.encode(), list(map(len, pieces))
+        else:
+            enc = [s.encode() for s in pieces]
+            raw, lens = b"".join(enc), list(map(len, enc))
+        poff = np.zeros(len(pieces) + 1, np.int64)
+        np.cumsum(lens, out=poff[1:])
+        pbuf = np.frombuffer(raw or b"\0", np.uint8)
         p = self.anchor_pos[out.anchor[rows]]
         ans = out.opts[rows, out.ans_pos[rows]]
         args = (lk.tables(), self.pieces, out, rows, np.array(slots, np.int64), pbuf, poff,
@@ -234,7 +290,7 @@ class ItemBuilder:
             if n >= 0:
                 break
             lk.buf = np.zeros(2 * len(lk.buf), np.uint8)
-        lines = lk.buf[:n].tobytes().decode("utf-8").split("\n")
+        lines = lk.buf[:n].tobytes().split(b"\n")
         lines.pop()                                   # after the last newline
         return lines
 
@@ -246,5 +302,6 @@ class _View:
         nobs, nopt = out.nobs[rows].tolist(), out.nopt[rows].tolist()
         cut = lambda arr, ns: list(map(list.__getitem__, arr[rows].tolist(), map(slice, ns)))  # noqa: E731
         self.anchor, self.ans_pos = out.anchor[rows].tolist(), out.ans_pos[rows].tolist()
-        self.seed = out.seed[rows].tolist()
+        self.seed = (out.seed[rows] ^ np.uint64(0x5EED)).tolist()      # the items' render seeds
+        self.draws = mix_draws(out.seed[rows] ^ np.uint64(0x5EED), DRAWS).tolist()
         self.obs, self.opts = cut(out.obs, nobs), cut(out.opts, nopt)

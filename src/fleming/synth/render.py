@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fleming.errors import ConfigError
 
 PACK_DIR = Path(__file__).parent / "packs"
@@ -60,6 +62,7 @@ class Mix:
     """
 
     M = (1 << 64) - 1
+    __slots__ = ("state",)
 
     def __init__(self, seed: int):
         self.state = seed & self.M
@@ -79,6 +82,53 @@ class Mix:
 
     def unit(self) -> float:
         return (self.next() >> 11) / float(1 << 53)
+
+
+DRAWS = 8          # draws an item's rendering takes at most (patient 5, question and stem 3)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def mix_draws(seeds: np.ndarray, k: int = DRAWS) -> np.ndarray:
+    """The first k outputs of ``Mix(seed)`` for every seed of a uint64 array, vectorized: (n, k)."""
+    z = seeds.astype(np.uint64)[:, None] + _GOLDEN * np.arange(1, k + 1, dtype=np.uint64)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+class Drawn(Mix):
+    """``Mix(seed)`` whose first draws were computed in bulk (``mix_draws``); later ones as usual.
+
+    >>> d, m = Drawn(7, mix_draws(np.array([7], np.uint64), 2)[0].tolist()), Mix(7)
+    >>> draw = lambda r: [r.below(1000), r.next(), r.unit(), r.pick("abcdefg")]
+    >>> draw(d) == draw(m)
+    True
+    """
+
+    __slots__ = ("draws", "k")
+
+    def __init__(self, seed: int, draws: list[int]):
+        self.state, self.draws, self.k = seed & self.M, draws, 0
+
+    def next(self) -> int:
+        k = self.k
+        if k < len(self.draws):
+            self.k = k + 1
+            return self.draws[k]
+        if k:                          # past the bulk draws: go on from the state after them
+            self.state = (self.state + k * 0x9E3779B97F4A7C15) & self.M
+            self.draws, self.k = (), 0
+        return Mix.next(self)
+
+    def below(self, n: int) -> int:
+        k = self.k
+        if k < len(self.draws):
+            self.k = k + 1
+            return self.draws[k] % n
+        return self.next() % n
+
+    def pick(self, seq):
+        return seq[self.below(len(seq))]
 
 
 @dataclass(frozen=True)
@@ -172,7 +222,7 @@ def _lower_first(name: str) -> str:
     return name
 
 
-@dataclass
+@dataclass(slots=True)
 class Patient:
     text: str
     onset: str | None = None
@@ -181,11 +231,18 @@ class Patient:
     sex_from: str | None = None  # findings | inheritance | random
 
 
+@lru_cache(maxsize=1 << 16)
+def _sex_words(name: str) -> tuple[bool, bool]:
+    """Whether one name (a finding or the anchor) matches _MALE and _FEMALE."""
+    return bool(_MALE.search(name)), bool(_FEMALE.search(name))
+
+
 def patient_sex(names: list[str], inheritance: list[str], rng: Mix) -> tuple[str | None, str]:
     """Male or female when sex-specific findings (or the anchor's name) say so, male for X-/Y-linked
-    recessive inheritance, else at random; None when the findings point both ways."""
-    text = " ".join(names)
-    male, female = bool(_MALE.search(text)), bool(_FEMALE.search(text))
+    recessive inheritance, else at random; None when the findings point both ways. Each name is
+    matched on its own (cached), so no match spans two names."""
+    flags = [_sex_words(x) for x in names]
+    male, female = any(f[0] for f in flags), any(f[1] for f in flags)
     if male != female:
         return ("male" if male else "female"), "findings"
     if male:
@@ -215,15 +272,15 @@ def patient(pack: Pack, onsets: list[str], inheritance: list[str], rng: Mix,
         group = "child" if n < 13 else "adolescent" if n < 18 else "adult"
     if sex is None:                  # findings of both sexes: no age or sex words, only the onset
         return Patient(rng.pick(pack.patient["none"]) + pack.onset[cls], onset, None, None, sex_from)
-    words = {"child": pack.sex["child"][sex], "adult": pack.sex["adult"][sex], "n": n}
-    text = rng.pick(pack.patient[group]).format(**words)
-    if text.startswith(f"A {n}-") and (n in (8, 11, 18) or 80 <= n < 90):
+    text = rng.pick(pack.patient[group]).format(child=pack.sex["child"][sex], adult=pack.sex["adult"][sex],
+                                                n=n)
+    if (n in (8, 11, 18) or 80 <= n < 90) and text.startswith(f"A {n}-"):
         text = "An" + text[1:]                     # 'An 8-year-old', 'An 11-year-old'
     text += pack.onset[cls]
     return Patient(text, onset, f"{n} {unit}", sex, sex_from)
 
 
-@dataclass
+@dataclass(slots=True)
 class Rendered:
     question: str
     stem_id: str

@@ -28,7 +28,6 @@ import numpy as np
 from fleming.errors import ConfigError, FlemingError
 from fleming.io import sha256_file, write_json
 from fleming.kg.store import KG, META
-from fleming.records import MCQ
 from fleming.steps import Stats
 from fleming.synth.items import ItemBuilder, Lookup
 from fleming.synth.kernel import REASONS, Kernel, slot_uniforms
@@ -99,50 +98,67 @@ class Synthesizer:
         return np.minimum(np.searchsorted(self.cum, u, side="right"), len(self.names) - 1)
 
     def chunk(self, c: int) -> list[tuple]:
-        """Per slot of chunk c: (slot, type, attempts, {reason: n}, json line | None, drop | None, key,
-        decile)."""
+        """Per slot of chunk c: (slot, type, attempts, {reason: n} | None, JSON line (bytes) | None,
+        drop | None, key, decile)."""
         cs = self.cfg.chunk_size
         slots = np.arange(c * cs, (c + 1) * cs, dtype=np.int64)
         types = self.slot_types(slots)
-        rows: list[tuple] = []
         gc_was = gc.isenabled()
         gc.disable()                       # many small acyclic dicts: the cycle collector only costs time
         try:
-            for ti, name in enumerate(self.names):
-                sl = slots[types == ti]
-                if len(sl):
-                    rows += self._type_rows(name, ti, sl)
+            runs = [self._run(name, ti, slots[types == ti]) for ti, name in enumerate(self.names)
+                    if (types == ti).any()]
+            self.lookup.prepare([(r[3], r[6]) for r in runs])       # bulk look-ups for the whole chunk
+            rows = [row for r in runs for row in self._rows(*r)]
         finally:
             if gc_was:
                 gc.enable()
         rows.sort(key=lambda r: r[0])
         return rows
 
-    def _type_rows(self, name: str, ti: int, slots: np.ndarray) -> list[tuple]:
+    def _run(self, name: str, ti: int, slots: np.ndarray) -> tuple:
+        """The kernel over one type's slots, the item keys, and which slots are known duplicates."""
         out = self.kernel.run(name, slots, self.seed)
-        builder, plan = self.builders[name], self.index.plans[name]
-        sl = slots.tolist()
-        reasons, attempts = out.reasons.tolist(), out.attempts.tolist()      # one conversion per batch
-        anchors, answers = out.anchor.tolist(), out.opts[np.arange(len(sl)), out.ans_pos].tolist()
-        deciles = plan.decile[np.maximum(builder.anchor_pos[out.anchor], 0)].tolist()
-        obs, nobs = out.obs.tolist(), out.nobs.tolist()
-        keys = [(ti, answers[i], tuple(sorted(obs[i][:nobs[i]])) if plan.qt.masked else anchors[i])
-                for i in range(len(sl))]
+        keys = _keys(ti, out, self.index.plans[name].qt.masked)
         # Slots are processed in increasing order in each process, so a key this process has already
         # built belongs to an earlier slot: the tally would drop the item, so it is not rendered at all.
-        dup = [k in self.seen for k in keys]
-        built = builder.build_all(out, sl, np.array(dup, dtype=bool))
-        rows = []
-        for i, (slot, (line, fields, why)) in enumerate(zip(sl, built, strict=True)):
-            why_att = {REASONS[k]: v for k, v in enumerate(reasons[i]) if v} if any(reasons[i]) else {}
+        # (A key holds its type, so the builds of the chunk's other types cannot change this.)
+        dup = np.array([k in self.seen for k in keys], dtype=bool)
+        return name, ti, slots.tolist(), out, keys, dup, self.builders[name].accepted(out, dup)
+
+    def _rows(self, name: str, ti: int, sl: list[int], out, keys: list[bytes], dup: np.ndarray,
+              _accepted: np.ndarray) -> list[tuple]:
+        """The chunk rows of one type's slots (after ``Lookup.prepare``)."""
+        builder, plan = self.builders[name], self.index.plans[name]
+        attempts, status = out.attempts.tolist(), out.status.tolist()    # one conversion per batch
+        deciles = plan.decile[np.maximum(builder.anchor_pos[out.anchor], 0)].tolist()
+        why_att: list = [None] * len(sl)                 # per slot: {reason: n} of its failed attempts
+        for i in np.flatnonzero(out.reasons.any(axis=1)).tolist():
+            why_att[i] = {REASONS[k]: v for k, v in enumerate(out.reasons[i].tolist()) if v}
+        built = builder.build_all(out, sl, dup, prepared=True)            # validated (else it raises)
+        seen, rows = self.seen, []
+        for i, (line, why) in enumerate(built):
             if line is None:
-                drop = DUPLICATE if dup[i] and out.status[i] == 0 else why or None
-                rows.append((slot, ti, attempts[i], why_att, None, drop, None, None))
-                continue
-            MCQ.model_validate(fields)                                             # names the bad field
-            self.seen.add(keys[i])
-            rows.append((slot, ti, attempts[i], why_att, line, None, keys[i], deciles[i]))
+                drop = DUPLICATE if dup[i] and status[i] == 0 else why or None
+                rows.append((sl[i], ti, attempts[i], why_att[i], None, drop, None, None))
+            else:
+                seen.add(keys[i])
+                rows.append((sl[i], ti, attempts[i], why_att[i], line, None, keys[i], deciles[i]))
         return rows
+
+
+def _keys(ti: int, out, masked: bool) -> list[bytes]:
+    """Per slot, the item's identity as bytes: (type, answer, sorted observed nodes) for a masked
+    anchor, else (type, answer, anchor); two slots with one key make the same item."""
+    n = len(out.anchor)
+    answers = out.opts[np.arange(n), out.ans_pos]
+    if masked:
+        inside = np.arange(out.obs.shape[1]) < out.nobs[:, None]
+        rest = np.sort(np.where(inside, out.obs, np.iinfo(np.int64).max), axis=1)
+    else:
+        rest = out.anchor[:, None]
+    k = np.ascontiguousarray(np.column_stack([np.full(n, ti), answers, rest]).astype(np.int64))
+    return k.view(np.dtype((np.void, 8 * k.shape[1]))).ravel().tolist()
 
 
 def _release_arrow_memory() -> None:
@@ -176,27 +192,34 @@ class _Tally:
     def done(self) -> bool:
         return self.stats.n_kept >= self.n
 
-    def add(self, row: tuple) -> None:
-        slot, ti, attempts, reasons, line, drop, key, decile = row
-        name = self.names[ti]
-        self.slots_used += 1
-        self.attempts[name] += attempts
-        self.stats.n_in += attempts
-        self.stats.dropped.update(reasons)
-        if line is None:
-            if drop is None:
-                self.given_up += 1
+    def add(self, rows: list[tuple]) -> None:
+        """The rows (of one chunk, in slot order) until n items are kept; their lines written at once."""
+        st, keys, names, lines = self.stats, self.keys, self.names, []
+        for _, ti, attempts, reasons, line, drop, key, decile in rows:
+            if st.n_kept >= self.n:
+                break
+            name = names[ti]
+            self.slots_used += 1
+            self.attempts[name] += attempts
+            st.n_in += attempts
+            if reasons:
+                st.dropped.update(reasons)
+            if line is None:
+                if drop is None:
+                    self.given_up += 1
+                else:
+                    st.dropped[drop] += 1
+            elif key in keys:
+                st.dropped[DUPLICATE] += 1
             else:
-                self.stats.dropped[drop] += 1
-            return
-        if key in self.keys:
-            self.stats.dropped[DUPLICATE] += 1
-            return
-        self.keys.add(key)
-        self.stats.n_kept += 1
-        self.types[name] += 1
-        self.deciles[name][decile] += 1
-        self.f.write(line + "\n")
+                keys.add(key)
+                st.n_kept += 1
+                self.types[name] += 1
+                self.deciles[name][decile] += 1
+                lines.append(line)
+        if lines:
+            lines.append(b"")
+            self.f.write(b"\n".join(lines))
 
 
 def synthesize(kg_dir: str | Path, n: int, cfg: SynthConfig, seed: int, out_dir: str | Path,
@@ -220,7 +243,7 @@ def synthesize(kg_dir: str | Path, n: int, cfg: SynthConfig, seed: int, out_dir:
     t1 = time.perf_counter()
     _WORKER = synth
     try:
-        with open(tmp, "w", encoding="utf-8") as f:       # streamed in slot order, renamed when complete
+        with open(tmp, "wb") as f:                      # streamed in slot order, renamed when complete
             tally = _Tally(n, synth.names, f)
             _generate(synth, tally, max(1, workers))
     finally:
@@ -251,10 +274,7 @@ def _generate(synth: Synthesizer, tally: _Tally, workers: int) -> None:
             before = tally.stats.n_kept
             results = pool.map(_run_chunk, chunks) if pool else map(synth.chunk, chunks)
             for rows in results:
-                for row in rows:
-                    if tally.done:
-                        break
-                    tally.add(row)
+                tally.add(rows)
             made = tally.stats.n_kept - before
             if made == 0:
                 break                                    # the KG yields nothing more for this config
