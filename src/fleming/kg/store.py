@@ -50,7 +50,7 @@ NODES, EDGES, META = "nodes.parquet", "edges.parquet", "meta.json"
 class CSR:
     """Neighbours of node i: ``indices[indptr[i]:indptr[i+1]]`` (sorted); ``eids`` the edge rows."""
 
-    indptr: np.ndarray  # int64, n_nodes + 1
+    indptr: np.ndarray  # n_nodes + 1; int32 while the relation's edges fit, else int64
     indices: np.ndarray  # int32 neighbour node indices
     eids: np.ndarray  # int32/int64 row numbers into edges.parquet
 
@@ -63,7 +63,7 @@ class CSR:
 
 def _csr_from_sorted(keys: np.ndarray, values: np.ndarray, eids: np.ndarray, n: int) -> CSR:
     counts = np.bincount(keys, minlength=n)
-    indptr = np.zeros(n + 1, dtype=np.int64)
+    indptr = np.zeros(n + 1, dtype=np.int32 if len(values) < 2**31 else np.int64)   # half the memory
     np.cumsum(counts, out=indptr[1:])
     return CSR(indptr, values, eids)
 

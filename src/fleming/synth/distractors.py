@@ -39,8 +39,8 @@ from fleming.synth.prims import (
 @njit(**KERNEL)
 def count_siblings(g, t, w, a, feats, nf):
     """Nodes of the anchor's type sharing >= t.m of ``feats`` with ``a`` (a masked anchor's siblings:
-    >= min(m, k-1) and not all), a uniform sample of at most t.max_sibs of them scored for plausibility
-    into w.sib / w.sibsc / w.sibcnt / w.sibjac. Returns (sampled, seen, sharing all).
+    >= min(m, k-1) and not all), a uniform sample of at most t.max_sibs of them into w.sib (scored by
+    ``score_siblings``). Returns (sampled, seen, sharing all).
 
     The counting loop does the least per reverse-list entry: ``a`` itself (it holds all of ``feats``)
     and the count of nodes sharing all are settled afterwards, over the nodes that reached the
@@ -91,9 +91,7 @@ def count_siblings(g, t, w, a, feats, nf):
     for i in range(cap):                      # a uniform sample of cap of them (partial Fisher-Yates)
         k = i + randint(w.st, nsib - i)
         w.sib[i], w.sib[k] = w.sib[k], w.sib[i]
-    nsib = cap
-    _jaccard(g, t, w, a, nsib, nf)
-    return nsib, seen, n_all
+    return cap, seen, n_all
 
 
 @njit(**KERNEL)
@@ -111,7 +109,7 @@ def _count_all(g, t, w, a, feats, nf, s):
 
 
 @njit(**KERNEL)
-def _jaccard(g, t, w, a, nsib, nf):
+def score_siblings(g, t, w, a, nsib, nf):
     """Score the sampled siblings: shared observed features / k + Jaccard of the full feature sets.
     F(a) is set in a bitmap over all nodes (w.bits: n/8 bytes, cache-resident, unlike a stamp array)
     and cleared again afterwards."""

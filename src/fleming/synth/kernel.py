@@ -6,8 +6,8 @@ the answer, the distractors with their evidence, and the shuffled option order. 
 1. pick an anchor ∝ long-tail weight (binary search over cumulative weights);
 2. observe k features (``masking.choose_observed``) or name the anchor;
 3. walk the chain to an answer not already in the stem;
-4. count siblings through the observed features' reverse CSR, gather candidates, select distractors
-   (``distractors``);
+4. count siblings through the observed features' reverse CSR (too few for a one-hop type: stop),
+   score them, gather candidates, select distractors (``distractors``);
 5. shuffle the options with the attempt's seed and run the final check (``verify.verify_item``).
 
 An attempt that fails says why (``REASONS``); a slot tries ``max_attempts`` seeds
@@ -27,6 +27,7 @@ from fleming.synth.distractors import (
     mark_answers,
     pick_along_path,
     pick_siblings,
+    score_siblings,
 )
 from fleming.synth.masking import choose_observed
 from fleming.synth.prims import (
@@ -150,10 +151,15 @@ def attempt(g, t, w, o, i):
         if ncs < 0:
             return 7 if ncs == -1 else 8
     if t.masked:
-        nsib, seen, nall = count_siblings(g, t, w, a, w.obs, n_obs)
+        nf = n_obs
+        nsib, seen, nall = count_siblings(g, t, w, a, w.obs, nf)
     else:
         lo, hi = hop_lo(g, t.fh, a), hop_hi(g, t.fh, a)
-        nsib, seen, nall = count_siblings(g, t, w, a, g.hidx[lo:hi], hi - lo)
+        nf = hi - lo
+        nsib, seen, nall = count_siblings(g, t, w, a, g.hidx[lo:hi], nf)
+    if len(t.chain) == 0 and nsib < t.min_distr:
+        return 3                                # distractors come from siblings only: too few
+    score_siblings(g, t, w, a, nsib, nf)
     order = w.order
     argsort_desc(w.sibsc, nsib, order)
     if len(t.chain) == 0:
