@@ -205,7 +205,7 @@ def mark_answers(g, t, w, cons, n_cons):
     walking forwards, is_a-closed (``prims.walk``). Returns -1 past t.max_visit marked nodes."""
     n = min(n_cons, len(w.front))
     copy_into(w.front, 0, cons, 0, n)
-    n, s = walk(g, t, w, n, w.vis2, False, True, True)
+    n, s = walk(g, t, w, n, w.vis2, False, True, True, 0, len(t.chain))
     return s if n >= 0 else -1
 
 
@@ -213,7 +213,7 @@ def mark_answers(g, t, w, cons, n_cons):
 def forward(g, t, w, x):
     """Nodes x reaches along the path (direct edges) into w.front; returns how many (truncated)."""
     w.front[0] = x
-    return walk(g, t, w, 1, w.vis, False, False, False)[0]
+    return walk(g, t, w, 1, w.vis, False, False, False, 0, len(t.chain))[0]
 
 
 @njit(**KERNEL)

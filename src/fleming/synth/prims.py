@@ -258,17 +258,17 @@ def expand_desc(g, w, front, n, s):
 
 
 @njit(**KERNEL)
-def walk(g, t, w, n, mark, reverse, closure, strict):
-    """Walk w.front[:n] level by level along the question's chain (backwards when ``reverse``), each
-    level deduplicated in ``mark`` with a fresh stamp; the last level ends in w.front. With ``closure``
-    a hop into findings also reaches the is_a ancestors of what it reaches (forwards), or starts from
-    the descendants of where it stands (backwards): an anchor with 'Focal seizure' has 'Seizure'.
-    Returns (size, stamp of the last level); size -1 past t.max_visit nodes when ``strict``, else the
-    level is truncated."""
+def walk(g, t, w, n, mark, reverse, closure, strict, first, levels):
+    """Walk w.front[:n] level by level along the question's chain (backwards when ``reverse``), steps
+    ``first`` to ``first + levels`` of it, each level deduplicated in ``mark`` with a fresh stamp; the
+    last level ends in w.front. With ``closure`` a hop into findings also reaches the is_a ancestors of
+    what it reaches (forwards), or starts from the descendants of where it stands (backwards): an
+    anchor with 'Focal seizure' has 'Seizure'. Returns (size, stamp of the last level); size -1 past
+    t.max_visit nodes when ``strict``, else the level is truncated."""
     front, nxt = w.front, w.nxt
     s = 0
     L = len(t.chain)
-    for step in range(L):
+    for step in range(first, first + levels):
         lev = L - 1 - step if reverse else step
         h = t.chain[lev]
         if reverse and closure and g.closed[h]:
@@ -298,7 +298,7 @@ def walk(g, t, w, n, mark, reverse, closure, strict):
                     m += 1
         front, nxt = nxt, front
         n = m
-    if L % 2 == 1:                                # the last level must end in w.front
+    if levels % 2 == 1:                           # the last level must end in w.front
         copy_into(w.front, 0, front, 0, n)
     return n, s
 

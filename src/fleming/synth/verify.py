@@ -7,10 +7,11 @@ as a drop reason:
   fact reaches it along the question's path (masked anchor: has every observed feature, closed over
   is_a; named anchor: is that anchor). A diagnosis option is checked feature by feature with one
   binary search each in its closed feature set (its features and all their is_a ancestors, built
-  once per run; the search instead scans direct features and merges descendant lists); a one-hop
-  path's options are looked up in each consistent anchor's list, a longer path's options walked
-  *backwards* to the anchors that reach them (the search marked what the consistent anchors reach
-  *forwards*); the masked anchor is re-checked feature by feature;
+  once per run; the search instead scans direct features and merges descendant lists); a path's
+  options are walked *backwards* to the level after the anchors and then looked up in each
+  consistent anchor's first-hop list, or walked back to the anchors themselves when that reads less
+  (the search marked what the consistent anchors reach *forwards*); the masked anchor is re-checked
+  feature by feature;
 - the answer must be consistent, every distractor inconsistent, and no two options (nor an option
   and an entity of the stem) may be equal, is_a-related or share a name key (sets rebuilt here).
 
@@ -30,6 +31,8 @@ from fleming.synth.prims import (
     has_closed,
     hop_hi,
     hop_lo,
+    rhop_hi,
+    rhop_lo,
     walk,
 )
 
@@ -56,12 +59,28 @@ def anchor_consistent(g, t, r, a, obs, n_obs):
 
 
 @njit(**KERNEL)
-def reach_consistent(g, t, w, x, a, cstamp):
-    """Walk the path backwards from x (``prims.walk``, is_a-closed): 1 when a consistent anchor (the
-    named anchor ``a``, or one marked w.inc == cstamp) reaches x, 0 when none does, 2 past
-    t.max_visit (unverifiable)."""
+def reach_consistent(g, t, w, x, a, cstamp, cons, n_cons):
+    """1 when a consistent anchor (the named anchor ``a``, or ``cons[:n_cons]``, also marked w.inc ==
+    cstamp) reaches x along the path, 0 when none does, 2 past t.max_visit (unverifiable). The path is
+    walked backwards from x (``prims.walk``, is_a-closed) to the level after the anchors, B; its first
+    hop is then checked from whichever side costs less: each consistent anchor's list searched for
+    each node of B (``_one_hop_reached``), or B walked back one more level to the marked anchors."""
+    L = len(t.chain)
     w.front[0] = x
-    n, _ = walk(g, t, w, 1, w.vis, True, True, True)
+    n = 1
+    if L > 1:
+        n, _ = walk(g, t, w, 1, w.vis, True, True, True, 0, L - 1)
+        if n < 0:
+            return 2
+    h, back = t.chain[0], 0
+    for i in range(n):                             # entries the last backward step would read
+        back += rhop_hi(g, h, w.front[i]) - rhop_lo(g, h, w.front[i])
+    if n * n_cons * 8 <= back or L == 1:
+        for i in range(n):
+            if _one_hop_reached(g, t, w.front[i], cons, n_cons):
+                return 1
+        return 0
+    n, _ = walk(g, t, w, n, w.vis, True, True, True, L - 1, 1)
     if n < 0:
         return 2
     for i in range(n):
@@ -73,10 +92,14 @@ def reach_consistent(g, t, w, x, a, cstamp):
 
 @njit(**KERNEL)
 def _one_hop_reached(g, t, x, cons, n_cons):
-    """1 when a consistent anchor has x over the single chain hop (closed: x or a descendant), else 0."""
+    """1 when a consistent anchor has x over the chain's first hop (closed: x or a descendant), else 0."""
     h = t.chain[0]
     for i in range(n_cons):
         c = cons[i]
+        if g.closed[h] and g.cslot[h] >= 0:        # a feature hop: one search in c's closed set
+            if has_closed(g, h, c, x):
+                return 1
+            continue
         lo, hi = hop_lo(g, h, c), hop_hi(g, h, c)
         if contains(g.hidx, lo, hi, x):
             return 1
@@ -90,8 +113,7 @@ def _one_hop_reached(g, t, x, cons, n_cons):
 @njit(**KERNEL)
 def verify_item(g, t, w, a, obs, n_obs, cstamp, cons, n_cons, opts, n_opt, ans_pos):
     """OK or the first failing check (codes above). ``cons[:n_cons]``: the consistent anchors, also
-    marked w.inc == cstamp. A one-hop path is checked from each consistent anchor's side (binary
-    searches), a longer one by walking back from each option (whichever is cheaper in general)."""
+    marked w.inc == cstamp. Options of a path type are checked by ``reach_consistent``."""
     ex_reset(w)                                 # rebuilt from scratch: stem entities, then each option
     if t.masked == 0:
         ex_add(g, w, a)
@@ -109,10 +131,7 @@ def verify_item(g, t, w, a, obs, n_obs, cstamp, cons, n_cons, opts, n_opt, ans_p
     if not anchor_consistent(g, t, a, a, obs, n_obs):
         return INCONSISTENT_ANSWER
     for i in range(n_opt):
-        if len(t.chain) == 1:
-            r = _one_hop_reached(g, t, opts[i], cons, n_cons)
-        else:
-            r = reach_consistent(g, t, w, opts[i], a, cstamp)
+        r = reach_consistent(g, t, w, opts[i], a, cstamp, cons, n_cons)
         if r == 2:
             return UNVERIFIABLE
         if (r == 1) != (i == ans_pos):
