@@ -57,6 +57,19 @@ def test_reordered_names_are_synonyms(toy):
     assert not shares_key(g, _i(kg, "OMIM:3"), _i(kg, "OMIM:4"))
 
 
+def test_a_numbered_subtype_and_its_series_entry_share_a_key():
+    import pyarrow as pa
+
+    from fleming.synth.names import name_keys
+
+    names = ["Atrial fibrillation, familial, 3", "Familial atrial fibrillation",    # OMIM:607554, ORPHA:334
+             "Meckel syndrome, type 7", "Meckel syndrome type 2", "Long QT syndrome 11", "Brugada syndrome 4"]
+    kptr, kidx = name_keys(len(names), pa.array(names), pa.array([[]] * len(names), pa.list_(pa.string())))
+    keys = [set(kidx[kptr[i]:kptr[i + 1]].tolist()) for i in range(len(names))]
+    assert keys[0] & keys[1] and keys[2] & keys[3]
+    assert not keys[4] & keys[5] and not keys[0] & keys[4]
+
+
 def test_unsupported_type_is_reported(toy):
     _, _, synth = toy
     assert set(synth.index.plans) == {"diagnosis", "diagnosis_gene", "additional_finding"}

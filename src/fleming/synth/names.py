@@ -3,9 +3,10 @@
 Each node gets 62-bit hashes of its normalized name and synonyms (``schema.norm_name`` rules,
 vectorized with pyarrow), of their word sets (stop words dropped, plural 's' stripped, order ignored:
 'Dyskinesia, familial, with facial myokymia' == 'Familial dyskinesia and facial myokymia') and, for
-numbered subtypes, of their series ('Meckel syndrome, type 7' -> 'meckel syndrome'), so two subtypes of
-one series are not options together. Strings are processed in slices and hashed (FNV-1a, numba) from
-the Arrow buffers, so memory stays bounded on million-node graphs.
+numbered subtypes, of their series ('Meckel syndrome, type 7' -> 'meckel syndrome', exact and as a word
+set), so two subtypes of one series, or a subtype and the series' own entry, are not options together.
+Strings are processed in slices and hashed (FNV-1a, numba) from the Arrow buffers, so memory stays
+bounded on million-node graphs.
 """
 
 from __future__ import annotations
@@ -64,11 +65,13 @@ def _keys_of(text, owner: np.ndarray, series: bool) -> tuple[np.ndarray, np.ndar
 
     text = normalize(text)
     owners, keys = [owner], [_hash(string_hashes(text)) & _MASK62]
-    if series:
-        stem = pc.replace_substring_regex(text, SERIES, "")
-        changed = pc.not_equal(stem, text).to_numpy(zero_copy_only=False)
+    if series:                              # a series stem gets the exact and the word-set key too, so
+        stem = pc.replace_substring_regex(text, SERIES, "")     # 'Atrial fibrillation, familial, 3' and
+        changed = pc.not_equal(stem, text).to_numpy(zero_copy_only=False)   # 'Familial atrial
+        stem = stem.filter(pa.array(changed))                   # fibrillation' are never options together
         owners.append(owner[changed])
-        keys.append(_hash(string_hashes(stem.filter(pa.array(changed)))) & _MASK62)
+        keys.append(_hash(string_hashes(stem)) & _MASK62)
+        text, owner = pa.concat_arrays([text, stem]), np.concatenate([owner, owner[changed]])
     words = pc.utf8_split_whitespace(text)
     parent = pc.list_parent_indices(words).to_numpy()
     flat = pc.replace_substring_regex(pc.list_flatten(words), r"^([a-z]{3,}[^s])s$", r"\1")
