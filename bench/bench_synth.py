@@ -10,6 +10,8 @@ instead of compiling) and reports:
 
 - skeleton kernel: the diagnosis skeleton (long-tail disease, observe 3 findings, distractors sharing
   >= 2 and lacking >= 1, ranked, is_a-closed, synonym-free, verified) per CPU-second, and all types;
+  beside it the issue's reference step alone ("core": the same kernel functions up to the choice of
+  distractors, without the final verification, option shuffle and output; ``synth_core.py``);
 - complete items: ``synthesize`` (kernel + rendering + provenance + MCQ validation + JSON), items/s per
   wall second and per CPU-second of the process, attempts per item, CPU microseconds per item and
   per attempt, on one process and on all cores, with the peak RSS (VmHWM) of the process.
@@ -40,8 +42,18 @@ res = {}
 if mode == "kernel":
     from fleming.kg.store import KG
     from fleming.synth.run import Synthesizer
+    from fleming.synth.prims import seed_for
+    from synth_core import core_skeletons
     s = Synthesizer(KG.load(kg_dir), SynthConfig(), seed=1)
     s.warm_up()
+    t_ = s.index.plans["diagnosis"].arrays
+    seeds = np.array([seed_for(np.uint64(1), i, 0) for i in range(1000, 1000 + n)], np.uint64)
+    core_skeletons(s.index.graph, t_, s.kernel.work, seeds[:10])
+    t = time.process_time()
+    made = core_skeletons(s.index.graph, t_, s.kernel.work, seeds)
+    dt = time.process_time() - t
+    res["core"] = {"skeletons_per_cpu_s": round(made / dt), "attempts_per_cpu_s": round(n / dt),
+                   "us_per_attempt": round(dt / n * 1e6, 2), "attempts_per_skeleton": round(n / made, 3)}
     for name in ["diagnosis", "all"]:
         names = s.names if name == "all" else [name]
         acc = att = 0
@@ -73,7 +85,7 @@ print(json.dumps(res))
 
 
 def probe(mode: str, kg: Path, n: int, workers: int = 1) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "bench")])}
     out = subprocess.run([sys.executable, "-c", PROBE, mode, str(kg), str(n), str(workers)],
                          capture_output=True, text=True, env=env)
     if out.returncode != 0:
@@ -142,13 +154,14 @@ def main() -> None:
 def _table(rows, workers: int) -> None:
     from fleming.kg.store import KG
 
-    print(f"\n| KG | nodes | edges | diagnosis skeletons/CPU-s | all-type skeletons/CPU-s | µs/attempt "
+    print(f"\n| KG | nodes | edges | core step/CPU-s | diagnosis skeletons/CPU-s | all-type skeletons/CPU-s "
+          f"| µs/attempt "
           f"| items/s (1 proc, wall) | items/CPU-s | µs/item CPU | attempts/item | peak RSS GiB (1 proc) "
           f"| items/s ({workers} procs) | rarest-30% ratio |")
-    print("|" + "---|" * 14)
+    print("|" + "---|" * 15)
     for name, path, k, one, many in rows:
         kg = KG.load(path)
-        print(f"| {name} | {kg.n_nodes:,} | {kg.n_edges:,} "
+        print(f"| {name} | {kg.n_nodes:,} | {kg.n_edges:,} | {k['core']['skeletons_per_cpu_s']:,} "
               f"| {k['diagnosis']['skeletons_per_cpu_s']:,} "
               f"| {k['all']['skeletons_per_cpu_s']:,} | {k['all']['us_per_attempt']} "
               f"| {one['items_per_s']:,} "
