@@ -184,18 +184,14 @@ class ItemBuilder:
         """The kernel rows to render: accepted skeletons, less those ``skip`` marks."""
         return np.flatnonzero((out.status == 0) if skip is None else (out.status == 0) & ~skip)
 
-    def build_all(self, out: Out, slots: list[int], skip: np.ndarray | None = None,
-                  prepared: bool = False) -> list[tuple[bytes | None, str]]:
-        """Per kernel row: (JSON line, '') for an accepted skeleton, (None, drop reason) for one dropped
-        at rendering, (None, '') for a slot whose attempts all failed or that ``skip`` marks (a known
-        duplicate). A line is a valid ``fleming.records.MCQ`` record (else ``MCQ.model_validate`` raises,
-        naming the field). ``prepared``: ``Lookup.prepare`` has been called for these rows."""
-        rows = self.accepted(out, skip)
+    def build_all(self, out: Out, slots: list[int], rows: np.ndarray) -> list[tuple[bytes | None, str]]:
+        """Per kernel row: (JSON line, '') for one of ``rows`` (``accepted``; ``Lookup.prepare`` has been
+        called for them), (None, drop reason) for one dropped at rendering, (None, '') for any other
+        slot (its attempts all failed, or it is a known duplicate). A line is a valid
+        ``fleming.records.MCQ`` record (else ``MCQ.model_validate`` raises, naming the field)."""
         res: list = [(None, "")] * len(slots)
         if not len(rows):
             return res
-        if not prepared:
-            self.lookup.prepare([(out, rows)])
         v = _View(out, rows)
         ok = self._options_ok(out, rows).tolist()
         kept, pieces, named, words = [], [], [], self._words
@@ -239,7 +235,7 @@ class ItemBuilder:
         """The rendered parts of one item (anchor, observed nodes, answer): (question, stem-template and
         patient JSON pieces, observed findings named in the answer), or the reason it is dropped."""
         qt, lk = self.qt, self.lookup
-        names, pheno, words = lk.name, lk.is_phenotype, lk.words
+        names, pheno = lk.name, lk.is_phenotype
         obs_names = [names[x] for x in obs]
         if qt.masked:
             a_attrs = lk.attrs[a]
@@ -256,12 +252,7 @@ class ItemBuilder:
         r = render(self.pack, qt.name, sym, tests, None if qt.masked else names[a], who, rng)
         if lk.mentions(r.question, ans, True):
             return "render: the answer is named in the stem"
-        _, _, lower, padded = words[ans]
-        named = 0
-        for x in obs:                                 # lk.name_mentions(ans, x), inlined
-            w = words[x]
-            if len(w[0]) >= 4 and w[1] in lower and w[3] in padded:
-                named += 1
+        named = sum(lk.name_mentions(ans, x) for x in obs)
         return r.question, f'{r.stem_id}","question_template":{r.question_index}', who_js, named
 
     def _write(self, out: Out, rows: np.ndarray, slots: list[int], pieces: list[str],
@@ -302,6 +293,6 @@ class _View:
         nobs, nopt = out.nobs[rows].tolist(), out.nopt[rows].tolist()
         cut = lambda arr, ns: list(map(list.__getitem__, arr[rows].tolist(), map(slice, ns)))  # noqa: E731
         self.anchor, self.ans_pos = out.anchor[rows].tolist(), out.ans_pos[rows].tolist()
-        self.seed = (out.seed[rows] ^ np.uint64(0x5EED)).tolist()      # the items' render seeds
-        self.draws = mix_draws(out.seed[rows] ^ np.uint64(0x5EED), DRAWS).tolist()
+        seeds = out.seed[rows] ^ np.uint64(0x5EED)                     # the items' render seeds
+        self.seed, self.draws = seeds.tolist(), mix_draws(seeds, DRAWS).tolist()
         self.obs, self.opts = cut(out.obs, nobs), cut(out.opts, nopt)

@@ -120,16 +120,6 @@ class Drawn(Mix):
             self.draws, self.k = (), 0
         return Mix.next(self)
 
-    def below(self, n: int) -> int:
-        k = self.k
-        if k < len(self.draws):
-            self.k = k + 1
-            return self.draws[k] % n
-        return self.next() % n
-
-    def pick(self, seq):
-        return seq[self.below(len(seq))]
-
 
 @dataclass(frozen=True)
 class Pack:

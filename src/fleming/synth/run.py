@@ -127,7 +127,7 @@ class Synthesizer:
         return name, ti, slots.tolist(), out, keys, dup, self.builders[name].accepted(out, dup)
 
     def _rows(self, name: str, ti: int, sl: list[int], out, keys: list[bytes], dup: np.ndarray,
-              _accepted: np.ndarray) -> list[tuple]:
+              accepted: np.ndarray) -> list[tuple]:
         """The chunk rows of one type's slots (after ``Lookup.prepare``)."""
         builder, plan = self.builders[name], self.index.plans[name]
         attempts, status = out.attempts.tolist(), out.status.tolist()    # one conversion per batch
@@ -135,7 +135,7 @@ class Synthesizer:
         why_att: list = [None] * len(sl)                 # per slot: {reason: n} of its failed attempts
         for i in np.flatnonzero(out.reasons.any(axis=1)).tolist():
             why_att[i] = {REASONS[k]: v for k, v in enumerate(out.reasons[i].tolist()) if v}
-        built = builder.build_all(out, sl, dup, prepared=True)            # validated (else it raises)
+        built = builder.build_all(out, sl, accepted)                      # validated (else it raises)
         seen, rows = self.seen, []
         for i, (line, why) in enumerate(built):
             if line is None:
