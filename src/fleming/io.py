@@ -8,13 +8,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from fleming.errors import InputError
+from fleming.errors import ConfigError, InputError
 from fleming.records import MCQ, first_error
 
 
@@ -143,3 +145,117 @@ def write_json(path: str | Path, obj: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
     os.replace(tmp, path)
+
+
+# ---- the one stage runner: config-fingerprinted done markers, chained through the stages ----
+def fingerprint(config: Any, prev: str = "") -> str:
+    """A short hash of a stage's config (JSON, keys sorted) chained to the previous stage's.
+
+    >>> fingerprint({"a": 1}) == fingerprint({"a": 1}) != fingerprint({"a": 1}, prev="x")
+    True
+    """
+    import dataclasses
+
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        config = dataclasses.asdict(config)
+    blob = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256((prev + "\x1f" + blob).encode()).hexdigest()[:16]
+
+
+def done_fingerprint(stage_path: str | Path) -> str | None:
+    """The fingerprint a finished stage recorded, or None when it is not done."""
+    p = Path(stage_path) / ".done"
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text() or "{}").get("fingerprint")
+    except json.JSONDecodeError:
+        return None
+
+
+def prepare_stage(stage_path: str | Path, fp: str, keep: tuple[str, ...] = ()) -> bool:
+    """Make ``stage_path`` ready to (re)run under fingerprint ``fp``. A folder started under the same
+    fingerprint is kept as it is (a crashed run resumes from its checkpoints and caches); one started
+    under another config is emptied, except the names in ``keep``. Returns True when resuming."""
+    import shutil
+
+    d = Path(stage_path)
+    started = d / ".started"
+    resuming = started.is_file() and started.read_text().strip() == fp
+    if d.exists() and not resuming:
+        saved = {n: (d / n).read_bytes() for n in keep if (d / n).is_file()}
+        shutil.rmtree(d)
+        d.mkdir(parents=True)
+        for name, data in saved.items():
+            (d / name).write_bytes(data)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / ".done").unlink(missing_ok=True)
+    started.write_text(fp + "\n")
+    return resuming
+
+
+@dataclass
+class Stage:
+    """One stage of a run: ``fn(folder)`` does the work into its own folder and returns its stats.
+
+    ``config`` is what the stage depends on; its fingerprint, chained with every earlier stage's, goes
+    into the done marker, so a changed config re-runs that stage and every stage after it."""
+
+    name: str
+    fn: Callable[[Path], dict[str, Any]]
+    config: Any = None
+    enabled: bool = True
+    keep: tuple[str, ...] = ()   # files that survive a re-run with a changed config (reviewers' work)
+
+
+def run_stages(stages: list[Stage], root: str | Path, log: Callable[[str], None] = print, *,
+               only: str | None = None, start: str | None = None, until: str | None = None,
+               force: bool = False) -> dict[str, dict[str, Any]]:
+    """Run ``stages`` in order under ``root``; returns each stage's stats (read back when skipped).
+
+    A stage is skipped when its done marker carries its current fingerprint and no earlier stage ran;
+    ``start`` / ``only`` force that stage to run again; ``until`` stops after it. Disabled stages are
+    reported and skipped. Timings and stats go to ``root/<stage>/stats.json``."""
+    names = [s.name for s in stages]
+    for flag, value in (("--only", only), ("--from", start), ("--until", until)):
+        if value is not None and value not in names:
+            raise ConfigError(f"{flag} {value}: no such stage; expected one of {', '.join(names)}")
+    root = Path(root)
+    results: dict[str, dict[str, Any]] = {}
+    prev, rerun = "", force
+    for i, st in enumerate(stages):
+        fp = fingerprint({"stage": st.name, "enabled": st.enabled, "config": st.config}, prev)
+        prev = fp
+        if only is not None and st.name != only or (start is not None and i < names.index(start)):
+            results[st.name] = _read_stats(root / st.name)
+            continue
+        if until is not None and i > names.index(until):
+            break
+        d = root / st.name
+        if not st.enabled:
+            log(f"[run] {st.name}: off in the config, skipped")
+            continue
+        forced = st.name in (only, start)
+        if not (rerun or forced) and done_fingerprint(d) == fp:
+            log(f"[run] {st.name}: done, skipped")
+            results[st.name] = _read_stats(d)
+            continue
+        old = done_fingerprint(d)
+        if old is not None and old != fp:
+            log(f"[run] {st.name}: its config or an earlier stage changed, running it again")
+        rerun = True
+        resuming = prepare_stage(d, fp, st.keep)
+        log(f"[run] {st.name}: {'resuming' if resuming else 'running'} ...")
+        t = time.perf_counter()
+        stats = st.fn(d) or {}
+        stats = {**stats, "seconds": round(time.perf_counter() - t, 2)}
+        write_json(d / "stats.json", stats)
+        mark_done(d, {"fingerprint": fp, "seconds": stats["seconds"]})
+        log(f"[run] {st.name}: done in {stats['seconds']} s")
+        results[st.name] = stats
+    return results
+
+
+def _read_stats(d: Path) -> dict[str, Any]:
+    p = d / "stats.json"
+    return json.loads(p.read_text()) if p.is_file() else {}

@@ -24,9 +24,10 @@ from typing import Any
 
 import yaml
 
+from fleming.config import build
 from fleming.errors import ConfigError, FlemingError
 from fleming.io import is_done, mark_done, read_records, stage_dir
-from fleming.refine.config import RefineConfig, build
+from fleming.refine.config import RefineConfig
 from fleming.train.sft import SFTStageConfig
 
 STAGES = ["kg", "synth", "warmup_items", "model", "validator", "refine", "report"]

@@ -7,13 +7,11 @@ config (inputs, kg_dir) are taken from the current directory, like the command's
 from __future__ import annotations
 
 import dataclasses
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
+from fleming.config import build, load_yaml
 from fleming.errors import ConfigError
 from fleming.refine.anonymize import AnonymizeConfig
 from fleming.refine.decontam import DecontamConfig
@@ -62,46 +60,9 @@ class RefineConfig:
         return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else {}
 
 
-def build(cls: type, data: Any, where: str, file: str) -> Any:
-    """A dataclass from a mapping, recursively; unknown keys and bad values raise ConfigError."""
-    if data is None:
-        return cls()
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: {where or 'top level'}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{file}: {where + '.' if where else ''}{unknown[0]}: unknown key; "
-                          f"expected one of {', '.join(sorted(names))}")
-    kwargs = {}
-    for key, value in data.items():
-        path, tp = f"{where}.{key}" if where else key, hints[key]
-        if dataclasses.is_dataclass(tp):
-            kwargs[key] = build(tp, value, path, file)
-        elif typing.get_origin(tp) is list and dataclasses.is_dataclass(typing.get_args(tp)[0]):
-            if not isinstance(value, list):
-                raise ConfigError(f"{file}: {path}: expected a list")
-            item = typing.get_args(tp)[0]
-            kwargs[key] = [build(item, v, f"{path}[{i}]", file) for i, v in enumerate(value)]
-        else:
-            try:
-                kwargs[key] = TypeAdapter(tp).validate_python(value, strict=False)
-            except ValidationError as e:
-                raise ConfigError(f"{file}: {path}: {e.errors()[0]['msg']} (got {value!r})") from None
-    return cls(**kwargs)
-
-
 def load_config(path: str | Path) -> RefineConfig:
-    import yaml
-
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    data = load_yaml(path)
     cfg = build(RefineConfig, data, "", str(path))
     for i, spec in enumerate(cfg.inputs):
         if (spec.loader is None) == (spec.path is None):
