@@ -259,3 +259,10 @@ def run_stages(stages: list[Stage], root: str | Path, log: Callable[[str], None]
 def _read_stats(d: Path) -> dict[str, Any]:
     p = d / "stats.json"
     return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def check_out_dir(path: str | Path) -> None:
+    """An output folder must be a folder or not exist yet (checked before any work starts)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{p}: --out names an existing file; expected a folder")

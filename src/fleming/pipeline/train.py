@@ -1,0 +1,134 @@
+"""The model stages of ``fleming run``: model -> validator -> (refine) -> cot -> base -> sft -> grpo1 ->
+grpo2. Each starts from the newest enabled stage's checkpoint before it (the 32B recipe switches the
+cold start off, so GRPO starts from the base model).
+
+Departure for the CPU demo: the base model is a tiny Qwen2 built and pre-trained here on KG facts
+(``fleming.train.pretrain``), written in the sentences the reasoning chains later check, so that "Base"
+knows the facts before it is taught to reason; the paper starts from Qwen2.5-7B / Qwen3-32B.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fleming.config import build
+from fleming.io import read_records
+from fleming.records import MCQ
+
+# the ablation's rows, in Table 4's order: (stage folder, row label)
+ROWS = (("base", "Base"), ("sft", "+CoT"), ("grpo1", "+RL1"), ("grpo2", "+RL2"))
+CHAIN = ("model", "sft", "grpo1", "grpo2")  # what each policy stage starts from
+
+
+def model_dir(cfg, root: Path) -> Path:
+    """The base model: a user's HF folder, or the one built in ``root/model``."""
+    path = cfg.model.get("path")
+    return Path(path) if path else root / "model"
+
+
+def start_model(cfg, root: Path, stage: str, enabled: dict[str, bool]) -> Path:
+    """The checkpoint ``stage`` starts from: the newest enabled policy stage before it."""
+    before = CHAIN[:CHAIN.index(stage)] if stage in CHAIN else CHAIN[:1]
+    for s in reversed(before):
+        if s == "model":
+            return model_dir(cfg, root)
+        if enabled.get(s):
+            return root / s
+    return model_dir(cfg, root)
+
+
+def run_model(cfg, root: Path, d: Path, kg: Path) -> dict[str, Any]:
+    """Build and pre-train the tiny base model on the KG's facts (``model.path`` skips this stage)."""
+    from fleming.train.pretrain import PretrainConfig, pretrain
+
+    pc = build(PretrainConfig, cfg.model.get("pretrain"), "model.pretrain", cfg.source)
+    return pretrain(pc, kg, d)
+
+
+def training_set(root: Path) -> list[MCQ]:
+    from fleming.pipeline.data import training_set_path
+
+    return list(read_records(training_set_path(root)))
+
+
+def run_validator(cfg, root: Path, d: Path, kg: Path) -> dict[str, Any]:
+    """A label-check validator: the base model SFT-warmed on KG-grounded chains of *other* items (another
+    synthesis seed, stems disjoint from every split), so it never saw the items it checks."""
+    from fleming.cot.config import CotConfig
+    from fleming.cot.run import run_cot
+    from fleming.pipeline.data import run_synth, stem_key
+    from fleming.train.sft import SFTSection, run_sft_stage
+
+    run_synth(cfg, root, d / "items", n=cfg.validator.n, seed=cfg.synth.seed + 1_000_003)
+    seen = {stem_key(r) for r in read_records(root / "synth" / "items.jsonl")}
+    items = [r for r in read_records(d / "items" / "items.jsonl") if stem_key(r) not in seen]
+    cot = run_cot(CotConfig(), items, d / "cot")
+    sft = build(SFTSection, cfg.validator.sft, "validator.sft", cfg.source)
+    stats = run_sft_stage(sft, model_dir(cfg, root), d / "cot", d, log=print)
+    return {"items": len(items), "cot": cot.get("kept"), "sft": stats}
+
+
+def cot_config(cfg):
+    from fleming.cot.config import CotConfig
+
+    return build(CotConfig, cfg.cot, "cot", cfg.source)
+
+
+def run_cot_stage(cfg, root: Path, d: Path) -> dict[str, Any]:
+    from fleming.cot.run import run_cot
+
+    return run_cot(cot_config(cfg), training_set(root), d)
+
+
+def run_base(cfg, root: Path, d: Path) -> dict[str, Any]:
+    """The ablation's Base row: the base model taught the answer format alone (answer-only SFT on the
+    same training items, an empty think block), standing for the paper's non-reasoning base."""
+    from fleming.cot.dataset import answer_only_dataset
+    from fleming.train.sft import SFTSection, run_sft_stage
+
+    section = {k: v for k, v in cfg.base.items() if k != "enabled"}
+    answer_only_dataset(training_set(root), d / "data")
+    sft = build(SFTSection, section, "base", cfg.source)
+    return run_sft_stage(sft, model_dir(cfg, root), d / "data", d)
+
+
+def run_sft(cfg, root: Path, d: Path, start: Path) -> dict[str, Any]:
+    from fleming.train.sft import SFTSection, run_sft_stage
+
+    sft = build(SFTSection, cfg.sft, "sft", cfg.source)
+    return run_sft_stage(sft, start, root / "cot", d)
+
+
+def grpo_config(cfg):
+    from fleming.train.grpo import GRPOSection
+
+    return build(GRPOSection, cfg.grpo, "grpo", cfg.source)
+
+
+def run_grpo1(cfg, root: Path, d: Path, start: Path) -> dict[str, Any]:
+    from fleming.train.grpo import run_grpo_stage
+
+    return run_grpo_stage(grpo_config(cfg), 1, start, training_set(root), d)
+
+
+def run_grpo2(cfg, root: Path, d: Path, start: Path) -> dict[str, Any]:
+    from fleming.train.grpo import run_stage2
+
+    val = list(read_records(root / "split" / "validation.jsonl"))
+    return run_stage2(grpo_config(cfg), start, training_set(root), d, heldout=val or None)
+
+
+def trained_rows(root: Path) -> list[tuple[str, str, Path]]:
+    """(stage, row label, checkpoint) for each ablation row whose stage finished."""
+    out = []
+    for stage, label in ROWS:
+        d = root / stage
+        if (d / ".done").is_file() and any(d.glob("*.safetensors")):
+            out.append((stage, label, d))
+    return out
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None
