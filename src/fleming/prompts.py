@@ -28,7 +28,7 @@ class PromptSpec:
     id: str
     version: str
     system: str | None
-    template: str  # str.format fields: context, question, options, multi
+    template: str  # str.format fields: context, question, options, multi, key
     language: str = "en"
     context_label: str = "Context"
     multi_note: str = ""  # appended (via {multi}) when the record has several gold letters
@@ -65,7 +65,23 @@ _ZH = PromptSpec(
     context_label="资料",
     multi_note="本题有多个正确选项，请给出全部字母，用逗号分隔，例如<answer>X, Y</answer>。",
 )
-PROMPTS: dict[str, PromptSpec] = {p.id: p for p in (_EN, _ZH)}
+# The ambiguity gate's judge (refine/ambiguity.py, not in the paper): given the key, is any other option
+# also correct? The reply format (JSON: other_correct, reason) is appended by structured output.
+_AMBIGUITY = PromptSpec(
+    id="fleming-ambiguity-v1",
+    version="1",
+    system=None,
+    template=(
+        "You are a clinician checking an exam item. A good multiple-choice item has exactly one defensible "
+        "answer. Read the question and every option, then decide whether any option other than the keyed "
+        "answer is also correct, or as defensible as the key, for this question as written.\n\n"
+        "{context}Question: {question}\n\nOptions:\n{options}\n\nKeyed answer: {key}{multi}\n\n"
+        "List in other_correct the letters of every other option that is also correct (an empty list if "
+        "there is none), and say why in reason, in one or two sentences."
+    ),
+    multi_note=" (this item has several correct options; judge only the options outside the key)",
+)
+PROMPTS: dict[str, PromptSpec] = {p.id: p for p in (_EN, _ZH, _AMBIGUITY)}
 DEFAULT_PROMPT = "fleming-mcq-v1"
 
 
@@ -96,8 +112,9 @@ def build_messages(record: MCQ, prompt_id: str = DEFAULT_PROMPT) -> list[dict[st
     """
     spec = resolve_prompt(prompt_id, record.language)
     context = f"{spec.context_label}: {record.context.strip()}\n\n" if record.context else ""
+    key = "; ".join(f"{a}. {record.options[a]}" for a in record.answer)
     user = spec.template.format(context=context, question=record.question.strip(),
-                                options=format_options(record.options),
+                                options=format_options(record.options), key=key,
                                 multi=spec.multi_note if record.is_multi_answer else "")
     messages = [{"role": "system", "content": spec.system}] if spec.system else []
     return [*messages, {"role": "user", "content": user}]

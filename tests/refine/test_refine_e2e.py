@@ -125,7 +125,7 @@ def test_label_check_against_fleming_serve_with_review_round_trip(tmp_path, caps
     assert rows[0]["id"] in final and final[rows[1]["id"]].answer == [new] and rows[2]["id"] not in final
     review = final[rows[1]["id"]].metadata.extra["review"]
     assert review == {"decision": "relabel", "from": [rows[1]["label"]], "to": [new]}
-    difficulty = json.loads((run / "refine" / "stats" / "06_difficulty.json").read_text())
+    difficulty = json.loads((run / "refine" / "stats" / "07_difficulty.json").read_text())
     assert difficulty["extra"]["source:empirical"] == len(final)  # the reference model's 2 trials
     assert (run / "refine" / "reports" / "difficulty_agreement.json").is_file()
 
@@ -136,7 +136,7 @@ def test_label_check_against_fleming_serve_with_review_round_trip(tmp_path, caps
     again = json.loads((stage / "validator_stats.json").read_text())
     assert again == first
     assert (stage / "validated.jsonl").read_text() == (tmp_path / "validated-first.jsonl").read_text()
-    assert json.loads((run / "refine" / "stats" / "06_difficulty.json").read_text()) == difficulty
+    assert json.loads((run / "refine" / "stats" / "07_difficulty.json").read_text()) == difficulty
     assert {r.id for r in read_records(run / "refine" / "train.parquet")} == set(final)
     assert (run / "refine" / "llm-cache.sqlite").is_file()
 

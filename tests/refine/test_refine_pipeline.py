@@ -115,11 +115,11 @@ def test_each_drop_lands_in_its_step(run_dir):
 
 def test_outputs_anonymized_labelled_and_mixed(run_dir):
     root = run_dir / "run" / "refine"
-    final = {r.id: r for r in read_records(root / "steps" / "07_mix" / "records.jsonl")}
+    final = {r.id: r for r in read_records(root / "steps" / "08_mix" / "records.jsonl")}
     anon = {r.id: r for r in read_records(root / "steps" / "04_anonymize" / "records.jsonl")}
     assert anon["syn-phi"].question.startswith("Mr. [NAME] (phone [PHONE]) reports a rash after starting "
                                                "lamotrigine.")
-    labelled = {r.id: r for r in read_records(root / "steps" / "06_difficulty" / "records.jsonl")}
+    labelled = {r.id: r for r in read_records(root / "steps" / "07_difficulty" / "records.jsonl")}
     assert labelled["syn-0"].metadata.difficulty_source == "kg"
     synthetic = sum(1 for r in final.values() if r.source.startswith("synthetic"))
     assert synthetic == 22 and len(final) == 44  # 20 + the mojibake and PHI items, and as many public
@@ -141,7 +141,7 @@ def test_resume_skips_finished_steps_and_reruns_changed_ones(run_dir, capsys):
     cfg["mix"]["seed"] = 7
     (run_dir / "refine.yaml").write_text(yaml.safe_dump(cfg))
     code, out, _ = refine(run_dir, capsys)
-    assert code == 0 and out.count("done, skipped") == len(STEPS) - 1 and "07 mix: in" in out
+    assert code == 0 and out.count("done, skipped") == len(STEPS) - 1 and "08 mix: in" in out
     code, out, _ = refine(run_dir, capsys, "--rerun-from", "anonymize")
     assert code == 0 and out.count("done, skipped") == STEPS.index("anonymize")
 

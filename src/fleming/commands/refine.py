@@ -24,8 +24,8 @@ _DECISIONS_HELP = ("the review CSV with `decision` filled in (keep | relabel | d
 
 def register(app: typer.Typer) -> None:
     refine = typer.Typer(cls=_DefaultRun, no_args_is_help=True,
-                         help="Data refinement: format, dedup, decontamination, label check, anonymization, "
-                              "difficulty, mixing. `fleming refine CONFIG` runs them all.")
+                         help="Data refinement: format, dedup, decontamination, anonymization, label check, "
+                              "ambiguity gate, difficulty, mixing. `fleming refine CONFIG` runs them all.")
     app.add_typer(refine, name="refine")
 
     @refine.command("run")
@@ -53,14 +53,16 @@ def register(app: typer.Typer) -> None:
     def review_apply(decisions: Path = typer.Argument(..., help=_DECISIONS_HELP),
                      run_dir: Path | None = typer.Option(None, "--run",
                                                          help="run directory (default: above the CSV)")):
-        """Bring reviewed items back into the label check's output (keep, relabel) or drop them."""
+        """Bring reviewed items back into the output of the step that queued them (keep, relabel) or drop
+        them (the label check, the ambiguity gate: the CSV's `step` column)."""
         from fleming.refine.review import apply_review
 
         s = apply_review(decisions, run_dir)
         typer.echo(f"review queue {s['queue']}: kept {s['kept']}, relabelled {s['relabelled']}, dropped "
                    f"{s['dropped']}, still pending {s['pending']}")
-        typer.echo(f"label check now keeps {s['labelcheck']['kept']} of {s['labelcheck']['in']}; "
-                   f"rerun `fleming refine CONFIG --out {s['run']}` to redo difficulty and the mix")
+        for step, st in s["steps"].items():
+            typer.echo(f"{step} now keeps {st['stats']['kept']} of {st['stats']['in']}")
+        typer.echo(f"rerun `fleming refine CONFIG --out {s['run']}` to redo the steps after it")
 
     @refine.command("anon-eval")
     def anon_eval(n: int = typer.Option(1000, help="generated vignettes"),

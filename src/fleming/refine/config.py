@@ -13,6 +13,7 @@ from typing import Any
 
 from fleming.config import build, load_yaml
 from fleming.errors import ConfigError
+from fleming.refine.ambiguity import AmbiguityConfig
 from fleming.refine.anonymize import AnonymizeConfig
 from fleming.refine.decontam import DecontamConfig
 from fleming.refine.dedup import DedupConfig
@@ -49,6 +50,8 @@ class RefineConfig:
     decontam: DecontamConfig = field(default_factory=DecontamConfig)
     anonymize: AnonymizeConfig = field(default_factory=AnonymizeConfig)
     labelcheck: LabelCheckConfig = field(default_factory=LabelCheckConfig)
+    ambiguity: AmbiguityConfig = field(default_factory=AmbiguityConfig, metadata={
+        "help": "the ambiguity gate: a validator LLM asked whether another option is also correct"})
     difficulty: DifficultyConfig = field(default_factory=DifficultyConfig)
     mix: MixConfig = field(default_factory=MixConfig)
 

@@ -9,9 +9,10 @@ new calls. Answers are graded with ``fleming.grading.grade``, the grader the eva
 rewards use. An item whose trials failed at the transport level (no completion) is not sent to review:
 it is dropped as ``validator_error`` so a re-run can retry it.
 
-The review queue (JSONL and CSV: question, options, label, the validator's answers and reasoning) has
-empty ``decision`` and ``new_answer`` columns; ``fleming refine review-apply DECISIONS.csv`` reads them
-back (``apply_review``): keep, relabel (with the new letter or letters) or drop.
+The review queue (JSONL and CSV: the step that queued the item, question, options, label, the validator's
+answers and reasoning) has empty ``decision`` and ``new_answer`` columns; the ambiguity gate
+(``ambiguity.py``) writes the same files in its own step folder. ``fleming refine review-apply
+DECISIONS.csv`` reads them back (``apply_review``): keep, relabel (with the new letter or letters) or drop.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from fleming.records import MCQ
 from fleming.refine import batches
 from fleming.steps import Step
 
-REVIEW_COLUMNS = ["id", "source", "question", "options", "label", "label_text", "validator_correct",
+REVIEW_COLUMNS = ["step", "id", "source", "question", "options", "label", "label_text", "validator_correct",
                   "validator_answers", "validator_reasoning", "decision", "new_answer", "note"]
 DECISIONS = ("keep", "relabel", "drop")
+REVIEW_STEPS = ("labelcheck", "ambiguity")  # steps that queue items for review (the CSV's `step` column)
 
 
 @dataclass
@@ -111,7 +113,8 @@ class LabelCheck(Step):
                 self.drop(r, "validator_error")
             else:
                 validator = {**info, "texts": t["texts"]}
-                self.queue.append({"record": r.model_dump(mode="json"), "validator": validator})
+                self.queue.append({"step": self.name, "record": r.model_dump(mode="json"),
+                                   "validator": validator})
                 self.drop(r, "review_queue")
 
 
@@ -119,7 +122,8 @@ class LabelCheck(Step):
 def _csv_row(item: dict[str, Any], max_reasoning: int = 2000) -> dict[str, str]:
     r, v = item["record"], item["validator"]
     texts = [t[:max_reasoning] for t in v["texts"]]
-    return {"id": r["id"], "source": r["source"], "question": r["question"],
+    return {"step": item.get("step", "labelcheck"), "id": r["id"], "source": r["source"],
+            "question": r["question"],
             "options": "\n".join(f"{k}. {t}" for k, t in r["options"].items()),
             "label": ",".join(r["answer"]), "label_text": "; ".join(r["options"][a] for a in r["answer"]),
             "validator_correct": f"{v['correct']}/{v['k']}", "validator_answers": "; ".join(v["answers"]),
@@ -140,8 +144,10 @@ def write_review_queue(items: list[dict[str, Any]], directory: str | Path) -> tu
     return jsonl, path
 
 
-def read_decisions(path: str | Path, queue: dict[str, MCQ]) -> dict[str, tuple[str, list[str]]]:
-    """id -> (decision, new letters) from a filled-in review CSV; rows with no decision are skipped.
+def read_decisions(path: str | Path, queue: dict[str, MCQ], step: str = "labelcheck"
+                   ) -> dict[str, tuple[str, list[str]]]:
+    """id -> (decision, new letters) for ``step``'s queue from a filled-in review CSV; rows with no
+    decision, or of another step (the ``step`` column; a CSV without it is the label check's), are skipped.
 
     Errors name the file, the row (header = row 1), the column and what was expected.
     """
@@ -154,11 +160,15 @@ def read_decisions(path: str | Path, queue: dict[str, MCQ]) -> dict[str, tuple[s
             raise InputError(path, 1, missing[0], "missing column; expected id, decision, new_answer")
         for row_no, row in enumerate(reader, start=2):
             decision = (row.get("decision") or "").strip().lower()
-            if not decision:
+            row_step = (row.get("step") or "labelcheck").strip()
+            if row_step not in REVIEW_STEPS:
+                raise InputError(path, row_no, "step", f"expected one of {', '.join(REVIEW_STEPS)}, "
+                                                       f"got {row_step!r}")
+            if not decision or row_step != step:
                 continue
             item_id = (row.get("id") or "").strip()
             if item_id not in queue:
-                raise InputError(path, row_no, "id", f"{item_id!r} is not in the review queue")
+                raise InputError(path, row_no, "id", f"{item_id!r} is not in the review queue of step {step}")
             if decision not in DECISIONS:
                 raise InputError(path, row_no, "decision",
                                  f"expected one of {', '.join(DECISIONS)}, got {decision!r}")

@@ -10,9 +10,11 @@ Layout (``RUN/refine/``)::
     train.parquet, train_hf/        the training set (mix.formats)
 
 Steps: inputs (loaders and raw files, validated) -> format -> dedup -> decontam -> anonymize ->
-labelcheck -> difficulty -> mix. The paper's order is format, label check, anonymize, mix, difficulty;
-dedup and decontamination are additions and run on the unmodified text, before anonymization, and
-difficulty comes before mixing because the mix is stratified by it. Each step is resumable: a step whose
+labelcheck -> ambiguity -> difficulty -> mix. The paper's order is format, label check, anonymize, mix,
+difficulty; dedup and decontamination are additions and run on the unmodified text, before anonymization;
+the ambiguity gate (is another option also correct?) is an addition after the label check, so it judges
+only items whose key the validator can reach; difficulty comes before mixing because the mix is
+stratified by it. Each step is resumable: a step whose
 done marker carries the same config fingerprint (its own config and every earlier step's) is skipped;
 a changed step reruns with everything after it.
 """
@@ -36,7 +38,7 @@ from fleming.refine.config import InputSpec, RefineConfig
 from fleming.refine.format import validate_row
 from fleming.steps import Stats, Step
 
-STEPS = ["inputs", "format", "dedup", "decontam", "anonymize", "labelcheck", "difficulty", "mix"]
+STEPS = ["inputs", "format", "dedup", "decontam", "anonymize", "labelcheck", "ambiguity", "difficulty", "mix"]
 PRESERVED = ("decisions.json",)  # reviewers' work survives a rerun of its step
 
 
@@ -246,13 +248,30 @@ class RefineRun:
         return self._run_step(i, Anonymize(config=cfg, exclusion_path=self.excl_path(i)), self._prev(i))
 
     def _step_labelcheck(self, i: int) -> Stats:
-        from fleming.refine import review
-        from fleming.refine.labelcheck import LabelCheck, write_review_queue
+        from fleming.refine.labelcheck import LabelCheck
 
         cfg = self.config.labelcheck
         if not cfg.enabled:
             return self._passthrough(i, "labelcheck")
-        step = LabelCheck(self.backend(cfg), cfg)
+        return self._review_step(i, LabelCheck(self.backend(cfg), cfg))
+
+    def _step_ambiguity(self, i: int) -> Stats:
+        from fleming.refine.ambiguity import Ambiguity
+
+        cfg = self.config.ambiguity
+        if not cfg.enabled:
+            return self._passthrough(i, "ambiguity")
+        step = Ambiguity(self.backend(cfg), cfg)
+        stats = self._review_step(i, step)
+        write_json(self.step_dir(i) / "ambiguity.json", step.rates())
+        return stats
+
+    def _review_step(self, i: int, step: Step) -> Stats:
+        """A step that sends items to the review queue: validated items, transport errors, the queue and
+        the validator's own stats, then the step's output with the reviewers' decisions applied."""
+        from fleming.refine import review
+        from fleming.refine.labelcheck import write_review_queue
+
         d = self.step_dir(i)
         write_records(d / "validated.jsonl", step.run(self._prev(i)))
         write_records(d / "errors.jsonl", step.errors)

@@ -1,6 +1,7 @@
 """Reports of a refinement run, rebuilt from the step folders (so a resumed run reports every step):
 the funnel (per step and per reason, and kept items per source), the contamination report per benchmark,
-the mix report, difficulty agreement and anonymization counts."""
+the mix report, difficulty agreement, the ambiguous rate per question type and source, and anonymization
+counts."""
 
 from __future__ import annotations
 
@@ -112,6 +113,7 @@ def funnel_png(f: dict[str, Any], path: Path) -> None:
 
 
 def write_reports(run) -> dict[str, Any]:
+    from fleming.refine.ambiguity import rates_markdown
     from fleming.refine.pipeline import STEPS
 
     out = run.root / "reports"
@@ -123,7 +125,8 @@ def write_reports(run) -> dict[str, Any]:
         funnel_png(f, out / "funnel.png")
     sections = {"decontam": ("contamination.json", "contamination", contamination_markdown),
                 "mix": ("mix_report.json", "mix", mix_markdown),
-                "difficulty": ("agreement.json", "difficulty_agreement", None)}
+                "difficulty": ("agreement.json", "difficulty_agreement", None),
+                "ambiguity": ("ambiguity.json", "ambiguity", rates_markdown)}
     for step, (fname, stem, to_md) in sections.items():
         rep = _load(run.step_dir(STEPS.index(step)) / fname)
         if rep is not None:
