@@ -210,7 +210,7 @@ class Stage:
 
 def run_stages(stages: list[Stage], root: str | Path, log: Callable[[str], None] = print, *,
                only: str | None = None, start: str | None = None, until: str | None = None,
-               force: bool = False) -> dict[str, dict[str, Any]]:
+               force: bool = False, label: str = "run") -> dict[str, dict[str, Any]]:
     """Run ``stages`` in order under ``root``; returns each stage's stats (read back when skipped).
 
     A stage is skipped when its done marker carries its current fingerprint and no earlier stage ran;
@@ -233,25 +233,25 @@ def run_stages(stages: list[Stage], root: str | Path, log: Callable[[str], None]
             break
         d = root / st.name
         if not st.enabled:
-            log(f"[run] {st.name}: off in the config, skipped")
+            log(f"[{label}] {st.name}: off in the config, skipped")
             continue
         forced = st.name in (only, start)
         if not (rerun or forced) and done_fingerprint(d) == fp:
-            log(f"[run] {st.name}: done, skipped")
+            log(f"[{label}] {st.name}: done, skipped")
             results[st.name] = _read_stats(d)
             continue
         old = done_fingerprint(d)
         if old is not None and old != fp:
-            log(f"[run] {st.name}: its config or an earlier stage changed, running it again")
+            log(f"[{label}] {st.name}: its config or an earlier stage changed, running it again")
         rerun = True
         resuming = prepare_stage(d, fp, st.keep)
-        log(f"[run] {st.name}: {'resuming' if resuming else 'running'} ...")
+        log(f"[{label}] {st.name}: {'resuming' if resuming else 'running'} ...")
         t = time.perf_counter()
         stats = st.fn(d) or {}
         stats = {**stats, "seconds": round(time.perf_counter() - t, 2)}
         write_json(d / "stats.json", stats)
         mark_done(d, {"fingerprint": fp, "seconds": stats["seconds"]})
-        log(f"[run] {st.name}: done in {stats['seconds']} s")
+        log(f"[{label}] {st.name}: done in {stats['seconds']} s")
         results[st.name] = stats
     return results
 

@@ -2,7 +2,7 @@
 
 Layout (``RUN/refine/``)::
 
-    steps/NN_<step>/records.jsonl   the step's output (+ .done with the config fingerprint)
+    steps/NN_<step>/records.jsonl   the step's output (+ stats.json, and .done with the fingerprint)
     stats/NN_<step>.json            in, kept, dropped per reason, extra counters, reconciles
     exclusions/NN_<step>.jsonl      every dropped record with its reason
     reports/                        funnel (md, json, png), contamination, dedup clusters, difficulty
@@ -21,17 +21,17 @@ a changed step reruns with everything after it.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import random
 import shutil
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from fleming.errors import ConfigError, InputError
-from fleming.io import is_done, mark_done, read_records, write_json, write_records
+from fleming.io import Stage, read_records, run_stages, write_json, write_records
 from fleming.records import MCQ
 from fleming.refine import report
 from fleming.refine.config import InputSpec, RefineConfig
@@ -143,62 +143,45 @@ class RefineRun:
     def excl_path(self, i: int) -> Path:
         return self.root / "exclusions" / f"{i:02d}_{STEPS[i]}.jsonl"
 
-    def fingerprints(self) -> list[str]:
-        out, prev = [], ""
-        for step in STEPS:
-            blob = json.dumps(self.config.step_config(step), sort_keys=True, default=str)
-            prev = hashlib.sha256((prev + step + blob).encode()).hexdigest()[:16]
-            out.append(prev)
-        return out
-
-    def _fresh(self, i: int, fp: str) -> bool:
-        d = self.step_dir(i)
-        if not is_done(d):
-            return False
-        return json.loads((d / ".done").read_text() or "{}").get("fingerprint") == fp
-
     def invalidate_from(self, i: int) -> None:
         for j in range(i, len(STEPS)):
             (self.step_dir(j) / ".done").unlink(missing_ok=True)
 
-    # ---- running
+    # ---- running: the run's one stage runner over the steps (fleming.io.run_stages)
+    def stages(self) -> list[Stage]:
+        methods = {"inputs": self._step_inputs, "format": self._step_format, "dedup": self._step_dedup,
+                   "decontam": self._step_decontam, "anonymize": self._step_anonymize,
+                   "labelcheck": self._step_labelcheck, "ambiguity": self._step_ambiguity,
+                   "difficulty": self._step_difficulty, "mix": self._step_mix}
+        return [Stage(f"{i:02d}_{step}", partial(self._stage, i, methods[step]),
+                      self.config.step_config(step), keep=PRESERVED) for i, step in enumerate(STEPS)]
+
     def run(self) -> dict[str, Any]:
-        fps = self.fingerprints()
-        stale = False
         try:
-            for i, step in enumerate(STEPS):
-                if not stale and self._fresh(i, fps[i]):
-                    self.log(f"[refine] {i:02d} {step}: done, skipped")
-                    continue
-                stale = True
-                d = self.step_dir(i)
-                kept = {n: (d / n).read_bytes() for n in PRESERVED if (d / n).is_file()}
-                if d.exists():
-                    shutil.rmtree(d)
-                d.mkdir(parents=True)
-                for name, data in kept.items():
-                    (d / name).write_bytes(data)
-                self.excl_path(i).unlink(missing_ok=True)
-                stats = getattr(self, f"_step_{step}")(i)
-                self._finish(i, stats, fps[i])
+            run_stages(self.stages(), self.root / "steps", self.log, label="refine")
         finally:
             for be in self._backends.values():
                 be.close()
         return report.write_reports(self)
 
+    def _stage(self, i: int, method: Callable[[int], Stats], d: Path) -> dict[str, Any]:
+        self.excl_path(i).unlink(missing_ok=True)
+        return self._finish(i, method(i))
+
     def _prev(self, i: int) -> Iterator[MCQ]:
         return read_records(self.step_dir(i - 1) / "records.jsonl")
 
-    def _finish(self, i: int, stats: Stats, fp: str) -> None:
+    def _finish(self, i: int, stats: Stats) -> dict[str, Any]:
         if not stats.reconciles():
             raise ConfigError(f"step {STEPS[i]}: counts do not reconcile: {stats.to_dict()}")  # a bug, loudly
         self.excl_path(i).parent.mkdir(parents=True, exist_ok=True)
         self.excl_path(i).touch()
-        write_json(self.stats_path(i), {**stats.to_dict(), "reconciles": True})
-        mark_done(self.step_dir(i), {"fingerprint": fp})
+        out = {**stats.to_dict(), "reconciles": True}
+        write_json(self.stats_path(i), out)
         reasons = ", ".join(f"{k} {v}" for k, v in stats.dropped.most_common()) or "none"
         self.log(f"[refine] {i:02d} {STEPS[i]}: in {stats.n_in}, kept {stats.n_kept}, "
                  f"dropped {stats.n_dropped} ({reasons})")
+        return out
 
     def _write(self, i: int, records: Iterable[MCQ]) -> int:
         return write_records(self.step_dir(i) / "records.jsonl", records)
