@@ -214,7 +214,9 @@ class RefineRun:
     def _step_format(self, i: int) -> Stats:
         from fleming.refine.format import FormatFilter
 
-        return self._run_step(i, FormatFilter(self.config.format, self.excl_path(i)), self._prev(i))
+        step = FormatFilter(self.config.format, self.excl_path(i))
+        step.fit(self._prev(i))
+        return self._run_step(i, step, self._prev(i))
 
     def _step_dedup(self, i: int) -> Stats:
         from fleming.refine.dedup import Dedup
