@@ -58,7 +58,8 @@ class UniqueIds:
             return
         value = str(_field(row, key, self.path, line))
         if value in self.seen:
-            raise InputError(self.path, line, key, f"duplicate id {value!r} (first on line {self.seen[value]}); "
+            first = self.seen[value]
+            raise InputError(self.path, line, key, f"duplicate id {value!r} (first on line {first}); "
                              "ids must be unique")
         self.seen[value] = line
 

@@ -30,7 +30,6 @@ from fleming.errors import ConfigError, InputError
 from fleming.io import check_out_dir
 from fleming.kg.importers import IMPORTERS
 
-
 FILE_SOURCES = {"wikipedia_dump"}  # their path is a file; wikipedia_pages takes a folder or one file
 ANY_SOURCES = {"wikipedia_pages"}
 

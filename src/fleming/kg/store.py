@@ -128,7 +128,8 @@ class KG:
 
         path = Path(path)
         if not path.is_dir():
-            raise InputError(path, None, None, "not a directory; expected a KG directory from `fleming kg build`")
+            raise InputError(path, None, None,
+                             "not a directory; expected a KG directory from `fleming kg build`")
         for f in (NODES, EDGES):
             if not (path / f).is_file():
                 raise InputError(

@@ -70,21 +70,22 @@ def load_config(path: str | Path) -> RefineConfig:
     path = Path(path)
     data = load_yaml(path)
     cfg = build(RefineConfig, data, "", str(path))
-    if not cfg.inputs:
-        raise ConfigError(f"{path}: inputs: expected at least one input (a loader or a path)")
     for i, spec in enumerate(cfg.inputs):
         if (spec.loader is None) == (spec.path is None):
             raise ConfigError(f"{path}: inputs[{i}]: give exactly one of 'loader' or 'path'")
         if spec.loader is not None:
             _check_loader(path, i, spec.loader)
         elif Path(spec.path).suffix not in (".jsonl", ".parquet"):
-            raise ConfigError(f"{path}: inputs[{i}].path: expected a .jsonl or .parquet file, got {spec.path}")
+            raise ConfigError(f"{path}: inputs[{i}].path: expected a .jsonl or .parquet file, "
+                              f"got {spec.path}")
     for i, name in enumerate(cfg.decontam.benchmarks):
         _check_loader(path, i, name, f"decontam.benchmarks[{i}]")
     try:
         cfg.mix.check()
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+    if not cfg.inputs:
+        raise ConfigError(f"{path}: inputs: expected at least one input (a loader or a path)")
     return cfg
 
 
@@ -92,5 +93,6 @@ def _check_loader(path: Path, i: int, name: str, where: str | None = None) -> No
     from fleming.sources.registry import REGISTRY
 
     if name not in REGISTRY:
-        raise ConfigError(f"{path}: {where or f'inputs[{i}].loader'}: unknown loader {name!r}; expected one of "
+        where = where or f"inputs[{i}].loader"
+        raise ConfigError(f"{path}: {where}: unknown loader {name!r}; expected one of "
                           f"{', '.join(sorted(REGISTRY))}")

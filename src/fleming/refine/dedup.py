@@ -35,7 +35,8 @@ DEFAULT_SOURCE_PRIORITY = ["medqa", "medbullets", "medmcqa", "careqa", "mmlu_pro
 @dataclass
 class DedupConfig:
     threshold: float = field(default=0.8, metadata={
-        "help": "estimated Jaccard of shingle sets at or above which items are near copies", "gt": 0, "le": 1})
+        "help": "estimated Jaccard of shingle sets at or above which items are near copies",
+        "gt": 0, "le": 1})
     ngram: int = field(default=3, metadata={"help": "shingle size in words", "ge": 1})
     num_perm: int = field(default=128, metadata={"help": "MinHash permutations", "ge": 1})
     seed: int = field(default=1, metadata={"help": "MinHash seed"})

@@ -47,7 +47,8 @@ class DifficultyLabel(BaseModel):
 
 @dataclass
 class LLMDifficultyConfig:
-    enabled: bool = field(default=False, metadata={"help": "label difficulty with an LLM (the paper's rubric)"})
+    enabled: bool = field(default=False, metadata={
+        "help": "label difficulty with an LLM (the paper's rubric)"})
     backend: str = field(default="openai", metadata={"help": "fleming.llm.make_backend kind",
                                                      "choices": BACKENDS})
     model: str = field(default="", metadata={"help": "model folder (hf, vllm) or served model name"})

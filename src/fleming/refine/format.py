@@ -245,7 +245,8 @@ class FormatFilter(Step):
         self.medians = {s: {k: statistics.median(v) for k, v in d.items()} for s, d in lengths.items()}
 
     def length_problem(self, r: MCQ) -> str | None:
-        """``field_too_long`` over the absolute cap, ``<kind>_length_outlier`` far above its source's median."""
+        """``field_too_long`` over the absolute cap, ``<kind>_length_outlier`` far above the source's
+        median."""
         cfg, med = self.config, self.medians.get(r.source, {})
         for kind, text in _fields(r):
             if len(text) > cfg.max_field_chars:

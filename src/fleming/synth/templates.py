@@ -192,7 +192,8 @@ def parse_config(raw: dict[str, Any], path: str = "<config>") -> SynthConfig:
     if "question_types" in kw:
         types = kw["question_types"] or {}
         if not isinstance(types, dict):
-            raise _err(path, "question_types", f"expected a mapping of name -> type, got {type(types).__name__}")
+            raise _err(path, "question_types",
+                       f"expected a mapping of name -> type, got {type(types).__name__}")
         kw["question_types"] = tuple(parse_type(path, n, r) for n, r in types.items())
     if kw.get("paraphrase"):
         kw["paraphrase"] = build(ParaphraseConfig, kw["paraphrase"], "paraphrase", path)
