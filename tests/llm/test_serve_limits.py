@@ -115,7 +115,8 @@ def _wait_up(proc: subprocess.Popen, url: str, headers: dict) -> None:
     deadline = time.monotonic() + 120
     while True:
         try:
-            urllib.request.urlopen(urllib.request.Request(url + "/models", headers=headers), timeout=2).close()
+            req = urllib.request.Request(url + "/models", headers=headers)
+            urllib.request.urlopen(req, timeout=2).close()
             return
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
