@@ -196,7 +196,14 @@ def load_benchmarks(benches: list[Benchmark], data_dir: str | Path | None, setti
         resolve_prompt(settings.prompt or b.prompt_id, b.language)  # unknown id: ConfigError, before work
     out = {}
     for b in benches:
-        records = load(b.loader, data_dir).records
+        res = load(b.loader, data_dir)
+        records = res.records
+        if not records:
+            from fleming.errors import InputError
+            from fleming.sources.registry import resolve_data_dir
+
+            files = ", ".join(str(resolve_data_dir(data_dir) / f) for f in res.files)
+            raise InputError(files or b.loader, None, None, f"benchmark {b.name} has no items")
         if warn and (note := b.check_count(len(records))):
             warn(note)
         out[b.name] = select_records(b, records, settings.limit)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from fleming.config import build, convert
+from fleming.config import build, convert, load_yaml
 from fleming.errors import ConfigError
 from fleming.kg.schema import ENTITY_TYPES, resolve_relation
 
@@ -214,13 +214,4 @@ def load_config(path: str | Path | None) -> SynthConfig:
     """The config in a YAML file, or the defaults when ``path`` is None."""
     if path is None:
         return SynthConfig()
-    import yaml
-
-    p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: invalid YAML: {e}") from None
-    return parse_config(raw, str(p))
+    return parse_config(load_yaml(path), str(path))
