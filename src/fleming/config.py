@@ -79,17 +79,30 @@ def build(cls: type, data: Any, where: str, file: str) -> Any:
     """
     if data is None:
         return cls()
+    kwargs = convert(cls, data, where, file)
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as e:  # a __post_init__ check across fields
+        raise ConfigError(f"{file}: {where or 'top level'}: {e}") from None
+
+
+def convert(cls: type, data: Any, where: str, file: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The checked keyword arguments of ``cls`` for the keys of ``data`` (types, bounds, choices, nested
+    dataclasses); keys in ``skip`` are left for the caller to convert. Unknown keys raise ``ConfigError``."""
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: {where or 'top level'}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(map(str, data)) - set(fields))
     if unknown:
-        raise ConfigError(f"{file}: {_key(where, str(unknown[0]))}: unknown key; "
+        raise ConfigError(f"{file}: {_key(where, unknown[0])}: unknown key; "
                           f"expected one of {', '.join(sorted(fields))}")
     kwargs = {}
     for key, value in data.items():
         path, tp = _key(where, key), hints[key]
+        if key in skip:
+            kwargs[key] = value
+            continue
         if dataclasses.is_dataclass(tp):
             kwargs[key] = build(tp, value, path, file)
             continue
@@ -104,10 +117,7 @@ def build(cls: type, data: Any, where: str, file: str) -> Any:
         except ValidationError as e:
             raise ConfigError(f"{file}: {path}: {e.errors()[0]['msg']} (got {value!r})") from None
         _check_bounds(fields[key], kwargs[key], path, file)
-    try:
-        return cls(**kwargs)
-    except (ValueError, TypeError) as e:  # a __post_init__ check across fields
-        raise ConfigError(f"{file}: {where or 'top level'}: {e}") from None
+    return kwargs
 
 
 def load(cls: type, path: str | Path, section: str | None = None) -> Any:

@@ -347,6 +347,28 @@ def coerce_options(value: Any) -> dict[str, str]:
     return dict(zip(keys, texts, strict=True))
 
 
+_SEPARATED = re.compile(r"[A-Za-z](?:\s*(?:,|;|/|&|\band\b|\s)\s*[A-Za-z])*", re.IGNORECASE)
+
+
+def gold_letters(value: Any) -> list[str]:
+    """The letters of a string gold: upper-case letters run together ("ABD"), or single letters apart
+    ("A, C", "b and d"); a word such as "bad" is not letters.
+
+    >>> gold_letters("ABD"), gold_letters("(b)"), gold_letters("a, c")
+    (['A', 'B', 'D'], ['b'], ['a', 'c'])
+    >>> gold_letters("bad")
+    Traceback (most recent call last):
+    ValueError: expected a letter, letters ('ABD', 'A, C'), a list of letters or a 0-based index, got 'bad'
+    """
+    s = str(value).strip().strip("().").strip()
+    if re.fullmatch(r"[A-Z]+", s):
+        return list(s)
+    if _SEPARATED.fullmatch(s):
+        return re.findall(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])", s)
+    raise ValueError(f"expected a letter, letters ('ABD', 'A, C'), a list of letters or a 0-based index, "
+                     f"got {value!r}")
+
+
 def coerce_gold(value: Any, options: Mapping[str, str]) -> list[str]:
     """Gold letters from a letter ("B"), letters ("ABD", "A, C"), a list of letters, or a 0-based index."""
     if isinstance(value, bool) or value is None:
@@ -355,7 +377,7 @@ def coerce_gold(value: Any, options: Mapping[str, str]) -> list[str]:
         if not 0 <= value < len(options):
             raise ValueError(f"index {value} is outside 0..{len(options) - 1}")
         return [LETTERS[value]]
-    items = value if isinstance(value, list | tuple) else re.findall(r"[A-Za-z]", str(value))
+    items = value if isinstance(value, list | tuple) else gold_letters(value)
     letters = [LETTERS[x] if isinstance(x, int) and not isinstance(x, bool) and 0 <= x < len(options)
                else str(x).strip().upper() for x in items]
     if not letters or any(x not in options for x in letters) or len(set(letters)) != len(letters):

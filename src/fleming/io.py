@@ -50,17 +50,71 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Write rows atomically (temp file, then rename). Returns the row count."""
+    """Write rows atomically (temp file, then rename; the temp file is removed when writing fails).
+    Returns the row count."""
     path = Path(path)
+    check_out_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            n += 1
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                n += 1
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return n
+
+
+def check_out_file(path: str | Path) -> None:
+    """An output file's path is usable: not a directory, and no parent of it is a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: output is a directory; expected a file path")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{path}: {parent} is a file, not a directory")
+            break
+
+
+def check_out_dir(path: str | Path) -> None:
+    """An output folder's path is usable: not an existing file, and no parent of it is a file."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "output folder" if p == path else f"a parent of the output folder {path}"
+                raise ConfigError(f"{p}: {what} is an existing file; expected a directory")
+            return
+
+
+def read_parquet(path: str | Path, columns: list[str] | None = None):
+    """A Parquet file as a pyarrow Table; a truncated or garbage file is an ``InputError`` (one line)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as e:
+        raise InputError(path, None, None, f"not a readable Parquet file ({_first_line(e)})") from None
+
+
+def parquet_rows(path: str | Path) -> int:
+    """Rows in a Parquet file, from its footer; unreadable: ``InputError``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_metadata(path).num_rows
+    except (pa.ArrowException, OSError) as e:
+        raise InputError(path, None, None, f"not a readable Parquet file ({_first_line(e)})") from None
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def record_from_dict(obj: dict[str, Any], path: str | Path, line: int) -> MCQ:
@@ -75,9 +129,7 @@ def read_records(path: str | Path) -> Iterator[MCQ]:
     """Records from .jsonl (one MCQ per line) or .parquet (flat rows)."""
     path = Path(path)
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        for i, row in enumerate(pq.read_table(path).to_pylist(), start=1):
+        for i, row in enumerate(read_parquet(path).to_pylist(), start=1):
             try:
                 yield MCQ.from_row(row)
             except (ValidationError, KeyError, ValueError) as e:
@@ -260,9 +312,3 @@ def _read_stats(d: Path) -> dict[str, Any]:
     p = d / "stats.json"
     return json.loads(p.read_text()) if p.is_file() else {}
 
-
-def check_out_dir(path: str | Path) -> None:
-    """An output folder must be a folder or not exist yet (checked before any work starts)."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise ConfigError(f"{p}: --out names an existing file; expected a folder")

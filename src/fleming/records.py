@@ -124,9 +124,14 @@ class MCQ(BaseModel):
             meta = json.loads(meta)
         return cls(
             id=row["id"], source=row["source"], split=row["split"], question=row["question"],
-            options=options, answer=list(row["answer"]), context=row.get("context"),
+            options=options, answer=_answer_list(row["answer"]), context=row.get("context"),
             language=row.get("language") or "en", metadata=meta,
         )
+
+
+def _answer_list(value: Any) -> Any:
+    """A flat row's answer column: a list as it is; a string is one value ("BAD" is not B, A, D)."""
+    return [value] if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else value
 
 
 def first_error(err: ValidationError) -> tuple[str, str]:

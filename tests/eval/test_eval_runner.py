@@ -173,8 +173,8 @@ def test_cli_reports_failed_items_and_bad_options(tmp_path, monkeypatch, benchma
     base = ["--model", "scripted", "--benchmarks", "pubmedqa", "--data-dir", str(benchmarks_dir),
             "--limit", "3", "--out", str(tmp_path)]
     r = cli(base, monkeypatch, ScriptedBackend(fail_on=("Question:",)))
-    assert r.exit_code == 0, r.output
-    assert "3 failed" in r.output and "HTTP 500: injected" in r.output
+    assert r.exit_code == 1, r.output  # failed items: a non-zero exit, and the count said
+    assert "3 of 3 items failed" in r.output and "HTTP 500: injected" in r.output
     assert json.loads((tmp_path / "results.json").read_text())["benchmarks"]["pubmedqa"]["n_failed"] == 3
     r = cli([*base, "--timeout", "3"], monkeypatch, ScriptedBackend())
     assert r.exit_code != 0 and "only apply to --backend openai" in str(r.exception)

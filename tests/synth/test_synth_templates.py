@@ -62,7 +62,7 @@ def test_config_errors_name_the_field(raw, field, expected, tmp_path):
 
 
 def test_unreadable_and_invalid_yaml(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "missing.yaml")
     p = tmp_path / "broken.yaml"
     p.write_text("question_types: [\n")

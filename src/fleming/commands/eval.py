@@ -38,8 +38,14 @@ def register(app: typer.Typer) -> None:
         concurrency: int = typer.Option(None, help="openai: requests in flight (default 64)."),
         timeout: float = typer.Option(None, help="openai: seconds per request (default 120)."),
         max_retries: int = typer.Option(None, help="openai: retries on 429/5xx/timeouts (default 6)."),
+        start_over: bool = typer.Option(False, "--start-over",
+                                        help="Remove the run already in --out (run.json, "
+                                        "item logs, results, cache) instead of refusing another identity."),
     ) -> None:
-        """Evaluate MODEL: writes DIR/<benchmark>.jsonl per item, DIR/results.{json,md,png}."""
+        """Evaluate MODEL: writes DIR/<benchmark>.jsonl per item, DIR/results.{json,md,png}.
+
+        Exit status: 0 when every item was evaluated, 1 when any request failed (the summary says how
+        many; re-run the same command to retry them), 2 on bad input or settings."""
         if ctx.invoked_subcommand is not None:
             return
         from fleming.errors import ConfigError
@@ -52,7 +58,13 @@ def register(app: typer.Typer) -> None:
                                 temperature=temperature, max_tokens=max_tokens, batch_size=batch_size,
                                 prompt=prompt, think_opened=think_opened, limit=limit, cache=not no_cache,
                                 backend_options=_backend_options(backend, concurrency, timeout, max_retries))
-        _run(settings, parse_list(benchmarks), data_dir, out)
+        if backend == "openai" and not base_url:
+            raise ConfigError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        if backend != "openai" and base_url:
+            raise ConfigError(f"--base-url only applies to --backend openai, not {backend}")
+        failed = _run(settings, parse_list(benchmarks), data_dir, out, start_over)
+        if failed:
+            raise typer.Exit(1)
 
     @eval_app.command("compare")
     def compare(
@@ -89,21 +101,24 @@ def _backend_options(backend: str, concurrency, timeout, max_retries) -> dict:
     return given
 
 
-def _run(settings, benches, data_dir: Path | None, out: Path) -> None:
+def _run(settings, benches, data_dir: Path | None, out: Path, start_over: bool = False) -> int:
+    """Evaluate and write the results; returns the number of items whose requests failed."""
     import time
 
     from rich.console import Console
 
     from fleming.eval.runner import claim_run_dir, load_benchmarks, open_backend, write_results
+    from fleming.io import check_out_dir
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 120))  # logs and pipes: keep tables on one line
     if settings.samples > 1 and settings.temperature == 0:
         console.print("[yellow]warning: --samples > 1 at temperature 0 gives identical samples[/]")
+    check_out_dir(out)
     records = load_benchmarks(benches, data_dir, settings,
                               warn=lambda note: console.print(f"[yellow]note: {note}[/]"))
-    claim_run_dir(out, settings)
+    claim_run_dir(out, settings, benches, start_over=start_over)
     console.print("loaded: " + ", ".join(f"{b.name} {len(records[b.name])}" for b in benches))
     started = time.perf_counter()
     backend = open_backend(settings, out)
@@ -118,6 +133,11 @@ def _run(settings, benches, data_dir: Path | None, out: Path) -> None:
     results = write_results(outcomes, out, settings)
     _print_summary(console, outcomes, results, time.perf_counter() - started)
     console.print(f"wrote {out}/results.json, results.md, results.png and one <benchmark>.jsonl each")
+    failed = sum(len(o.failed) for o in outcomes)
+    if failed:
+        total = sum(len(o.rows) for o in outcomes)
+        console.print(f"[red]{failed} of {total} items failed[/]: re-run the same command to retry them")
+    return failed
 
 
 def _evaluate_all(backend, benches, records, out: Path, settings, console) -> list:

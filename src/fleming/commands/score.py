@@ -43,6 +43,27 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield i, obj
 
 
+class UniqueIds:
+    """Checks that row ids (``id_field``, or the first of ``ID_FIELDS`` a row has) are unique."""
+
+    def __init__(self, path: Path, id_field: str | None):
+        self.path, self.id_field = path, id_field
+        self.seen: dict[str, int] = {}
+
+    def check(self, row: dict[str, Any], line: int) -> None:
+        from fleming.errors import InputError
+
+        key = self.id_field or next((f for f in ID_FIELDS if f in row), None)
+        if key is None:
+            return
+        value = str(_field(row, key, self.path, line))
+        if value in self.seen:
+            first = self.seen[value]
+            raise InputError(self.path, line, key, f"duplicate id {value!r} (first on line {first}); "
+                             "ids must be unique")
+        self.seen[value] = line
+
+
 def _field(row: dict[str, Any], name: str, path: Path, line: int) -> Any:
     from fleming.errors import InputError
 
@@ -114,19 +135,31 @@ def register(app: typer.Typer) -> None:
                                             help=f"row id for the listing (default: first of {ID_FIELDS})"),
         think_opened: bool = typer.Option(False, "--think-opened",
                                           help="the chat template opened <think> before the response"),
+        allow_empty: bool = typer.Option(False, "--allow-empty",
+                                         help="accept an input with no rows (else an error)"),
     ) -> None:
         """Re-score model outputs with fleming's grader; print accuracy and the unparsed rate."""
+        from fleming.errors import InputError
         from fleming.grading import summarize
-        from fleming.io import write_jsonl
+        from fleming.io import check_out_file, write_jsonl
 
+        for path in (out, disagreements):
+            if path is not None:
+                check_out_file(path)
+                if path.resolve() == input.resolve():
+                    raise InputError(path, None, None, "an output path is the input file")
         rows, grades, diffs = [], [], []
+        ids = UniqueIds(input, id_field)
         for line, row in read_rows(input):
+            ids.check(row, line)
             scored, g = score_row(row, input, line, response_field, options_field, gold_field, think_opened)
             rows.append(scored)
             grades.append(g)
             if official_field is not None and official_letters(
                     _field(row, official_field, input, line)) != g.extracted:
                 diffs.append(disagreement(scored, line, id_field, official_field, response_field))
+        if not rows and not allow_empty:
+            raise InputError(input, None, None, "no rows to score (pass --allow-empty to accept that)")
         write_jsonl(out, rows)
         s = summarize(grades)
         typer.echo(f"scored {s['n']} rows from {input} -> {out}")

@@ -11,21 +11,22 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def synth(
         kg: Path = typer.Option(..., "--kg", help="KG directory from `fleming kg build`"),
-        n: int = typer.Option(..., "--n", help="number of items to synthesize"),
+        n: int = typer.Option(..., "--n", min=1, help="number of items to synthesize"),
         out: Path = typer.Option(..., "--out", help="output directory (items.jsonl, stats.json)"),
         config: Path | None = typer.Option(None, "--config", help="synthesis config YAML (default built-in)"),
         seed: int = typer.Option(0, "--seed", help="run seed: same seed, same items, any worker count"),
-        workers: int = typer.Option(1, "--workers", help="processes (0: all CPU cores)"),
-        samples: int = typer.Option(0, "--samples", help="also write this many random items to samples.md"),
+        workers: int = typer.Option(1, "--workers", min=1, help="processes (>= 1)"),
+        samples: int = typer.Option(0, "--samples", min=0,
+                                    help="also write this many random items to samples.md"),
     ) -> None:
         """Synthesize verified multiple-choice questions from a knowledge graph."""
-        import os
-
+        from fleming.io import check_out_dir
         from fleming.synth.run import synthesize
         from fleming.synth.templates import load_config
 
         cfg = load_config(config)
-        stats = synthesize(kg, n, cfg, seed, out, workers=workers or os.cpu_count() or 1, samples=samples)
+        check_out_dir(out)
+        stats = synthesize(kg, n, cfg, seed, out, workers=workers, samples=samples)
         _summary(stats, out)
 
 

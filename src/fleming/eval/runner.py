@@ -2,9 +2,12 @@
 generate in batches (each batch is written and flushed before the next starts), then write
 ``results.json``, ``results.md`` and ``results.png``.
 
-``DIR/run.json`` records the settings that decide the answers (model, backend, prompt, samples,
-sampling parameters); resuming into a folder made with other settings is refused rather than mixing
-two runs. The response cache (``DIR/cache.sqlite`` unless ``cache=False``) sits inside the backend.
+``DIR/run.json`` records the settings that decide the answers (backend, base URL, model, prompt id and
+the prompt versions used, samples, sampling parameters); resuming into a folder made with other settings
+is refused rather than mixing two runs (``start_over`` empties the folder's run files first). The response
+cache (``DIR/cache.sqlite`` unless ``cache=False``) sits inside the backend; its key holds the same
+identity (the backend's model id with the base URL, and the prompt version), so a cache copied between
+runs cannot answer for another server or prompt either.
 """
 
 from __future__ import annotations
@@ -61,8 +64,8 @@ class EvalSettings:
 
     def identity(self) -> dict[str, Any]:
         """The settings a resumed run must share with the folder it resumes."""
-        keys = ("model", "backend", "prompt", "samples", "seed", "temperature", "top_p", "max_tokens",
-                "think_opened")
+        keys = ("model", "backend", "base_url", "prompt", "samples", "seed", "temperature", "top_p",
+                "max_tokens", "think_opened")
         return {k: v for k, v in asdict(self).items() if k in keys}
 
 
@@ -78,18 +81,55 @@ class BenchOutcome:
         return [r for r in self.rows if r["status"] == FAILED]
 
 
-def claim_run_dir(out: Path, settings: EvalSettings) -> None:
-    """Write DIR/run.json, or check that the run already there used the same settings."""
+def run_identity(settings: EvalSettings, benches: list[Benchmark]) -> dict[str, Any]:
+    """``settings.identity()`` plus each benchmark's prompt id and version (what run.json records)."""
+    from fleming.prompts import resolve_prompt
+
+    prompts = {}
+    for b in benches:
+        spec = resolve_prompt(settings.prompt or b.prompt_id, b.language)
+        prompts[b.name] = f"{spec.id}@{spec.version}"
+    return {**settings.identity(), "prompts": prompts}
+
+
+def claim_run_dir(out: Path, settings: EvalSettings, benches: list[Benchmark] | None = None,
+                  start_over: bool = False) -> None:
+    """Write DIR/run.json, or check that the run already there has the same identity (``start_over``:
+    remove the old run's files first). A benchmark new to the folder is added to its prompts."""
+    from fleming.io import check_out_dir
+
+    check_out_dir(out)
     path = out / RUN_FILE
-    mine = settings.identity()
+    mine = run_identity(settings, benches or [])
+    if start_over:
+        clear_run_dir(out)
     if path.exists():
-        theirs = json.loads(path.read_text())
-        diff = [f"{k}: {theirs.get(k)!r} there, {v!r} now" for k, v in mine.items() if theirs.get(k) != v]
+        try:
+            theirs = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            raise ConfigError(f"{path}: not valid JSON; use --start-over to replace the run") from None
+        diff = [f"{k}: {theirs.get(k)!r} there, {v!r} now" for k, v in mine.items()
+                if k != "prompts" and theirs.get(k) != v]
+        old = theirs.get("prompts", {})
+        diff += [f"prompt of {b}: {old[b]!r} there, {p!r} now" for b, p in mine["prompts"].items()
+                 if b in old and old[b] != p]
         if diff:
-            raise ConfigError(f"{path}: this folder holds a run with other settings ({'; '.join(diff)}); "
-                              "use another --out, or the same settings to resume")
-        return
+            raise ConfigError(f"{path}: this folder holds a run with another identity ({'; '.join(diff)}); "
+                              "use another --out, the same settings to resume, or --start-over")
+        mine["prompts"] = {**old, **mine["prompts"]}
     write_json(path, mine)
+
+
+def clear_run_dir(out: Path) -> list[str]:
+    """Remove what an evaluation run writes into ``out`` (run.json, item logs, results, cache)."""
+    from fleming.eval.benchmarks import BENCHMARKS
+
+    names = [RUN_FILE, "results.json", "results.md", "results.png", CACHE_FILE, CACHE_FILE + "-wal",
+             CACHE_FILE + "-shm", *(f"{b}.jsonl" for b in BENCHMARKS)]
+    removed = [n for n in names if (out / n).is_file()]
+    for n in removed:
+        (out / n).unlink()
+    return removed
 
 
 def select_records(bench: Benchmark, records: list[MCQ], limit: int | None) -> list[MCQ]:
@@ -116,6 +156,8 @@ def run_benchmark(backend, bench: Benchmark, records: list[MCQ], out: Path, sett
 
     prompt_id = settings.prompt or bench.prompt_id
     keys = {r.id: prompt_key(resolve_prompt(prompt_id, r.language)) for r in records}
+    if records:
+        backend = for_prompt(backend, keys[records[0].id])
     log = ItemLog(out / f"{bench.name}.jsonl")
     done = {i: row for i, row in log.read().items() if i in keys and is_done(row, bench, keys[i])}
     outcome = BenchOutcome(bench, resumed=len(done))
@@ -154,7 +196,14 @@ def load_benchmarks(benches: list[Benchmark], data_dir: str | Path | None, setti
         resolve_prompt(settings.prompt or b.prompt_id, b.language)  # unknown id: ConfigError, before work
     out = {}
     for b in benches:
-        records = load(b.loader, data_dir).records
+        res = load(b.loader, data_dir)
+        records = res.records
+        if not records:
+            from fleming.errors import InputError
+            from fleming.sources.registry import resolve_data_dir
+
+            files = ", ".join(str(resolve_data_dir(data_dir) / f) for f in res.files)
+            raise InputError(files or b.loader, None, None, f"benchmark {b.name} has no items")
         if warn and (note := b.check_count(len(records))):
             warn(note)
         out[b.name] = select_records(b, records, settings.limit)
@@ -172,13 +221,19 @@ def open_backend(settings: EvalSettings, out: Path):
                         **options)
 
 
+def for_prompt(backend, prompt: dict[str, str]):
+    """The backend whose cache keys also hold the prompt's id and version (other backends as they are)."""
+    scoped = getattr(backend, "scoped", None)
+    return scoped({"prompt": f"{prompt['prompt_id']}@{prompt['prompt_version']}"}) if scoped else backend
+
+
 def write_results(outcomes: list[BenchOutcome], out: Path, settings: EvalSettings) -> dict[str, Any]:
     """results.json, results.md and results.png from the rows of this run's benchmarks."""
     from fleming.eval.plots import plot_results
     from fleming.eval.results import build_results
     from fleming.eval.tables import results_markdown
 
-    run = {**settings.identity(), "limit": settings.limit,
+    run = {**run_identity(settings, [o.bench for o in outcomes]), "limit": settings.limit,
            "counts": {o.bench.name: {"resumed": o.resumed, "new": o.new, "failed": len(o.failed)}
                       for o in outcomes}}
     results = build_results({o.bench.name: (o.bench, o.rows) for o in outcomes},

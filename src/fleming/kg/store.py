@@ -124,20 +124,23 @@ class KG:
     @classmethod
     def load(cls, path: str | Path) -> KG:
         """Read nodes/edges Parquet from ``path`` and build the index (see module docstring)."""
-        import pyarrow.parquet as pq
+        from fleming.io import read_parquet
 
         path = Path(path)
+        if not path.is_dir():
+            raise InputError(path, None, None,
+                             "not a directory; expected a KG directory from `fleming kg build`")
         for f in (NODES, EDGES):
             if not (path / f).is_file():
                 raise InputError(
                     path / f, None, None, "missing; expected a KG directory from `fleming kg build`"
                 )
-        nt = pq.read_table(path / NODES, columns=["id", "name", "type", "rare"])
+        node_cols = ["id", "name", "type", "rare"]
         cols = ["src", "dst", "relation", "confidence", "frequency"]
-        if "rev_order" in pq.read_schema(path / EDGES).names:
+        _require_columns(path / NODES, node_cols)
+        if "rev_order" in _require_columns(path / EDGES, cols):
             cols.append("rev_order")
-        et = pq.read_table(path / EDGES, columns=cols)
-        return cls.from_arrow(nt, et, path)
+        return cls.from_arrow(read_parquet(path / NODES, node_cols), read_parquet(path / EDGES, cols), path)
 
     @classmethod
     def from_arrow(cls, nt, et, path: Path | None = None) -> KG:
@@ -324,6 +327,22 @@ def _dict_codes(col, codes: dict[str, int], field: str) -> np.ndarray:
         )
     lut = np.array([codes[v] for v in dictionary], dtype=np.int8)
     return lut[arr.indices.to_numpy(zero_copy_only=False)]
+
+
+def _require_columns(path: Path, cols: list[str]) -> list[str]:
+    """The column names of a Parquet file, after checking ``cols`` are among them (else ``InputError``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except (pa.ArrowException, OSError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise InputError(path, None, None, f"not a readable Parquet file ({first})") from None
+    missing = [c for c in cols if c not in names]
+    if missing:
+        raise InputError(path, None, missing[0], f"missing column; the file has {names}")
+    return names
 
 
 def save(path: str | Path, nodes, edges, meta: dict[str, Any] | None = None) -> Path:

@@ -26,15 +26,21 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS completions (
   prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, created REAL NOT NULL)"""
 
 
-def cache_key(model_id: str, messages: Messages, params: SamplingParams, sample: int) -> str:
-    """A stable hash of what determines one completion.
+def cache_key(model_id: str, messages: Messages, params: SamplingParams, sample: int,
+              scope: dict | None = None) -> str:
+    """A stable hash of what determines one completion; ``scope`` adds what a caller keys on besides
+    (the evaluation's prompt id and version).
 
     >>> k = cache_key("hf:m", [{"role": "user", "content": "hi"}], SamplingParams(), 0)
     >>> k == cache_key("hf:m", [{"role": "user", "content": "hi"}], SamplingParams(n=3), 0)
     True
+    >>> k == cache_key("hf:m", [{"role": "user", "content": "hi"}], SamplingParams(), 0, {"prompt": "p@2"})
+    False
     """
-    blob = json.dumps({"model": model_id, "messages": messages, "params": params.cache_fields(),
-                       "sample": sample}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    body = {"model": model_id, "messages": messages, "params": params.cache_fields(), "sample": sample}
+    if scope:
+        body["scope"] = scope
+    blob = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -123,10 +129,16 @@ class CachedBackend(BaseBackend):
     ``stats`` counts, per instance, ``hits`` and ``misses`` (samples sent to the backend).
     """
 
-    def __init__(self, inner: BaseBackend, cache: ResponseCache):
-        self.inner, self.cache = inner, cache
+    def __init__(self, inner: BaseBackend, cache: ResponseCache, scope: dict | None = None):
+        self.inner, self.cache, self.scope = inner, cache, dict(scope or {})
         self.kind, self.model_name = inner.kind, inner.model_name
         self.stats = {"hits": 0, "misses": 0}
+
+    def scoped(self, scope: dict) -> CachedBackend:
+        """The same backend and cache, with ``scope`` added to every key (``stats`` are shared)."""
+        view = CachedBackend(self.inner, self.cache, {**self.scope, **scope})
+        view.stats = self.stats
+        return view
 
     @property
     def cache_id(self) -> str:
@@ -136,8 +148,8 @@ class CachedBackend(BaseBackend):
                          indices: Sequence[Sequence[int]], progress: bool = True,
                          on_result: ResultCallback | None = None) -> list[list[Completion]]:
         model = self.inner.cache_id
-        keys = [[cache_key(model, conv, params, s) for s in idx] for conv, idx in zip(conversations, indices,
-                                                                                      strict=True)]
+        keys = [[cache_key(model, conv, params, s, self.scope) for s in idx]
+                for conv, idx in zip(conversations, indices, strict=True)]
         found = self.cache.get_many([k for ks in keys for k in ks])
         out: list[list[Completion | None]] = [[found.get(k) for k in ks] for ks in keys]
         todo = [j for j, row in enumerate(out) if any(c is None for c in row)]

@@ -68,12 +68,23 @@ class HFGenerator:
         return [self.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
                 for c in conversations]
 
+    @property
+    def max_token_chars(self) -> int:
+        """An upper bound on the characters one token covers (the longest vocabulary entry): a text of
+        more than ``k * max_token_chars`` characters has more than ``k`` tokens, without tokenizing it."""
+        if not hasattr(self, "_max_token_chars"):
+            self._max_token_chars = max(len(t) for t in self.tokenizer.get_vocab())
+        return self._max_token_chars
+
     def prompt_lengths(self, prompts: list[str]) -> list[int]:
         ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         return [len(x) for x in ids]
 
-    def complete(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
-        """One ``model.generate`` call over ``prompts`` (a batch, left-padded); one completion each."""
+    def complete(self, prompts: list[str], params: SamplingParams, *, max_time: float | None = None,
+                 stop_event=None) -> list[Completion]:
+        """One ``model.generate`` call over ``prompts`` (a batch, left-padded); one completion each.
+        ``max_time`` (seconds) and ``stop_event`` (a ``threading.Event``) end generation early, at the
+        next token (``fleming serve``'s request timeout and shutdown); the texts so far are returned."""
         import torch
 
         tok = self.tokenizer
@@ -86,6 +97,10 @@ class HFGenerator:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=tok)
+        if max_time is not None:
+            kwargs["max_time"] = max_time
+        if stop_event is not None:
+            kwargs["stopping_criteria"] = _stop_on(stop_event)
         with torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
         new = out[:, enc["input_ids"].shape[1]:].tolist()
@@ -105,6 +120,19 @@ class HFGenerator:
         if end is None and cut >= 0:  # generation halted on the stop string; the rest is padding
             n_gen = len([t for t in kept if t != self.tokenizer.pad_token_id])
         return Completion(text=text, finish_reason=reason, prompt_tokens=n_prompt, completion_tokens=n_gen)
+
+
+def _stop_on(event):
+    """A stopping criterion that ends every sequence once ``event`` is set."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _Stop(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            n = input_ids.shape[0]
+            return torch.full((n,), event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([_Stop()])
 
 
 class HFBackend(BaseBackend):

@@ -6,12 +6,21 @@ greedy outputs match a local run. Concurrent requests are micro-batched: the wor
 within ``batch_wait_ms`` (up to ``max_batch`` sequences), groups it by sampling parameters and runs one
 ``generate`` per group in a worker thread, so the event loop keeps accepting requests meanwhile.
 Fields the server does not implement (``response_format``, tools, ...) are accepted and ignored.
+
+Limits (``ServeLimits``): a request asking for more than ``max_tokens`` new tokens, or whose prompt is over
+``max_prompt_tokens``, gets a 400 saying so (a huge prompt is refused from its character count, before it
+is tokenized); a request not answered within ``request_timeout`` seconds gets a 504, and its batch stops
+generating then too (``max_time``). With ``api_key`` set, every request needs ``Authorization: Bearer
+<key>`` (401 otherwise). On shutdown (SIGTERM), requests in flight get ``shutdown_grace`` seconds, then
+generation stops at the next token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hmac
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -23,6 +32,21 @@ from fleming.llm.base import Completion, SamplingParams
 from fleming.llm.hf import HFGenerator
 
 DEFAULT_MAX_TOKENS = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeLimits:
+    """What one request may ask of the server (see the module docstring)."""
+
+    max_tokens: int = 4096  # new tokens per request
+    max_prompt_tokens: int = 32768  # tokens of the rendered prompt
+    request_timeout: float = 300.0  # seconds until a request gets a 504
+    api_key: str | None = None  # the bearer token every request must carry
+    shutdown_grace: float = 2.0  # seconds requests in flight get after SIGTERM
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1 or self.max_prompt_tokens < 1 or self.request_timeout <= 0:
+            raise ValueError("max_tokens and max_prompt_tokens must be >= 1 and request_timeout > 0")
 
 
 class ChatMessage(BaseModel):
@@ -47,20 +71,33 @@ class ChatRequest(BaseModel):
     stop: str | list[str] | None = None
     stream: bool = False
 
-    def sampling(self) -> SamplingParams:
+    def sampling(self, default_max: int = DEFAULT_MAX_TOKENS) -> SamplingParams:
         stop = [self.stop] if isinstance(self.stop, str) else (self.stop or [])
         return SamplingParams(temperature=self.temperature, top_p=self.top_p, n=self.n, seed=self.seed,
-                              max_tokens=self.max_completion_tokens or self.max_tokens or DEFAULT_MAX_TOKENS,
-                              stop=tuple(stop))
+                              max_tokens=self.asked_tokens or default_max, stop=tuple(stop))
+
+    @property
+    def asked_tokens(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
 
 
 class MicroBatcher:
     """Collects prompts from concurrent requests and generates them in batches, one batch at a time."""
 
-    def __init__(self, gen: HFGenerator, max_batch: int = 16, wait_s: float = 0.005):
-        self.gen, self.max_batch, self.wait_s = gen, max_batch, wait_s
+    def __init__(self, gen: HFGenerator, max_batch: int = 16, wait_s: float = 0.005,
+                 max_time: float | None = None):
+        self.gen, self.max_batch, self.wait_s, self.max_time = gen, max_batch, wait_s, max_time
         self.queue: asyncio.Queue = asyncio.Queue()
         self.batches = 0
+        self.stop = threading.Event()  # set on shutdown: generation ends at the next token
+
+    def close(self) -> None:
+        """Stop generating and fail the requests still queued."""
+        self.stop.set()
+        while not self.queue.empty():
+            _, _, f = self.queue.get_nowait()
+            if not f.done():
+                f.set_exception(RuntimeError("the server is shutting down"))
 
     async def submit(self, prompts: list[str], params: SamplingParams) -> list[Completion]:
         loop = asyncio.get_running_loop()
@@ -92,7 +129,8 @@ class MicroBatcher:
         while True:
             groups: dict[SamplingParams, list[tuple]] = defaultdict(list)
             for item in await self._take():
-                groups[item[1]].append(item)
+                if not item[2].done():  # a request that timed out or went away is not generated
+                    groups[item[1]].append(item)
             for params, items in groups.items():
                 await self._generate(params, items)
 
@@ -114,10 +152,11 @@ class MicroBatcher:
             import torch
 
             torch.manual_seed(params.seed)
-        return self.gen.complete(prompts, params)
+        return self.gen.complete(prompts, params, max_time=self.max_time, stop_event=self.stop)
 
 
-def create_app(gen: HFGenerator, model_id: str, max_batch: int = 16, batch_wait_ms: float = 5.0):
+def create_app(gen: HFGenerator, model_id: str, max_batch: int = 16, batch_wait_ms: float = 5.0,
+               limits: ServeLimits | None = None):
     """The FastAPI app; the micro-batching worker starts with the app (lifespan)."""
     from contextlib import asynccontextmanager
 
@@ -125,19 +164,34 @@ def create_app(gen: HFGenerator, model_id: str, max_batch: int = 16, batch_wait_
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
-    batcher = MicroBatcher(gen, max_batch=max_batch, wait_s=batch_wait_ms / 1000)
+    limits = limits or ServeLimits()
+    batcher = MicroBatcher(gen, max_batch=max_batch, wait_s=batch_wait_ms / 1000,
+                           max_time=limits.request_timeout)
 
     @asynccontextmanager
     async def lifespan(app):
         worker = asyncio.create_task(batcher.run())
         yield
+        batcher.close()
         worker.cancel()
 
     app = FastAPI(title="fleming serve", lifespan=lifespan)
     app.state.batcher = batcher
+    app.state.limits = limits
 
     def error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
         return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+
+    if limits.api_key:
+        expected = f"Bearer {limits.api_key}".encode()
+
+        @app.middleware("http")
+        async def bearer(request: Request, call_next):
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return error(401, "missing or wrong API key (send Authorization: Bearer <key>)",
+                             "authentication_error")
+            return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -157,13 +211,36 @@ def create_app(gen: HFGenerator, model_id: str, max_batch: int = 16, batch_wait_
     async def chat(req: ChatRequest):
         if req.stream:
             return error(400, "stream=true is not supported by fleming serve")
-        params = req.sampling()
-        prompt = gen.render([[{"role": m.role, "content": m.text()} for m in req.messages]])[0]
+        if req.asked_tokens is not None and req.asked_tokens > limits.max_tokens:
+            return error(400, f"max_tokens {req.asked_tokens} is over this server's cap of "
+                              f"{limits.max_tokens} (fleming serve --max-tokens-cap)")
+        params = req.sampling(default_max=min(DEFAULT_MAX_TOKENS, limits.max_tokens))
+        messages = [{"role": m.role, "content": m.text()} for m in req.messages]
+        if problem := prompt_problem(messages):
+            return error(400, problem)
+        prompt = gen.render([messages])[0]
+        n_prompt = (await asyncio.to_thread(gen.prompt_lengths, [prompt]))[0]
+        if n_prompt > limits.max_prompt_tokens:
+            return error(400, f"the prompt has {n_prompt} tokens, over this server's cap of "
+                              f"{limits.max_prompt_tokens} (fleming serve --max-prompt-tokens)")
         greedy = params.temperature == 0  # greedy samples are identical: generate once
-        comps = await batcher.submit([prompt] * (1 if greedy else params.n), params)
+        try:
+            comps = await asyncio.wait_for(batcher.submit([prompt] * (1 if greedy else params.n), params),
+                                           limits.request_timeout)
+        except TimeoutError:
+            return error(504, f"no answer within {limits.request_timeout} s (fleming serve "
+                              "--request-timeout)", "timeout")
         if greedy:
             comps = comps * params.n
         return _response(model_id, comps)
+
+    def prompt_problem(messages: list[dict[str, str]]) -> str | None:
+        """Over the prompt cap by character count alone (no tokenizing a huge text), or None."""
+        chars = sum(len(m["content"]) for m in messages)
+        if chars > limits.max_prompt_tokens * gen.max_token_chars:
+            return (f"the prompt has {chars} characters, more than {limits.max_prompt_tokens} tokens "
+                    "(this server's cap, fleming serve --max-prompt-tokens)")
+        return None
 
     return app
 
@@ -180,10 +257,14 @@ def _response(model_id: str, comps: list[Completion]) -> dict:
 
 def serve(model: str, host: str = "127.0.0.1", port: int = 8000, *, served_model_name: str | None = None,
           max_batch: int = 16, batch_wait_ms: float = 5.0, device: str | None = None,
-          num_threads: int | None = None, access_log: bool = False) -> None:
-    """Load ``model`` and serve it until interrupted."""
+          num_threads: int | None = None, access_log: bool = False,
+          limits: ServeLimits | None = None) -> None:
+    """Load ``model`` and serve it until interrupted (SIGINT/SIGTERM: see ``ServeLimits.shutdown_grace``)."""
     import uvicorn
 
+    limits = limits or ServeLimits()
     gen = HFGenerator(model, device=device, num_threads=num_threads)
-    app = create_app(gen, served_model_name or model, max_batch=max_batch, batch_wait_ms=batch_wait_ms)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
+    app = create_app(gen, served_model_name or model, max_batch=max_batch, batch_wait_ms=batch_wait_ms,
+                     limits=limits)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log,
+                timeout_graceful_shutdown=limits.shutdown_grace)

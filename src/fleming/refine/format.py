@@ -12,6 +12,10 @@ artifacts". Here:
   ``option_count_out_of_range`` (the configured range, narrower than the record's 2..21),
   ``encoding_artefact`` (what ftfy could not fix), ``markup`` (HTML tags, wiki markup),
   ``malformed_text`` (no words) and ``truncated_text`` (text that stops on a comma or an opening bracket).
+- Suspicious records (an addition to the paper's list) are dropped as ``field_too_long`` (over
+  ``max_field_chars``) or ``<question|context|option>_length_outlier`` (a field ``outlier_ratio`` times
+  longer than the median of that field in its source, measured by ``fit`` in a first pass); a question
+  of one word is flagged (``metadata.extra.format_flags``, counted as ``flagged:one_word_question``).
 
 Thresholds were calibrated on the real benchmark files (tests/refine/test_refine_format.py): the checks
 flag the genuinely broken items there (duplicate "Measles." options, a stem cut off after a comma) and
@@ -22,9 +26,11 @@ MMLU-Pro's case-sensitive genotype options such as "bb bb" / "Bb Bb").
 from __future__ import annotations
 
 import re
+import statistics
 import unicodedata
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ftfy
@@ -53,10 +59,30 @@ _CJK_CHAR = re.compile("[\u3400-\u9fff]")
 
 @dataclass
 class FormatConfig:
-    min_options: int = MIN_OPTIONS  # items with fewer options are dropped (option_count_out_of_range)
-    max_options: int = MAX_OPTIONS
-    min_question_words: int = 1  # fewer words (CJK characters count as words) is malformed_text
-    fix_encoding: bool = True  # repair with ftfy before checking; False only checks
+    min_options: int = field(default=MIN_OPTIONS, metadata={
+        "help": "items with fewer options are dropped (option_count_out_of_range)",
+        "ge": MIN_OPTIONS, "le": MAX_OPTIONS})
+    max_options: int = field(default=MAX_OPTIONS, metadata={
+        "help": "items with more options are dropped", "ge": MIN_OPTIONS, "le": MAX_OPTIONS})
+    min_question_words: int = field(default=1, metadata={
+        "help": "fewer words (CJK characters count as words) is malformed_text", "ge": 0})
+    fix_encoding: bool = field(default=True, metadata={"help": "repair with ftfy before checking; "
+                                                               "false only checks"})
+    one_word_question: str = field(default="flag", metadata={
+        "help": "a question of one word (MedMCQA has legitimate ones, 'Metformin:'): flag keeps it with "
+                "metadata.extra.format_flags and a count; drop drops it; keep does neither",
+        "choices": ["flag", "drop", "keep"]})
+    max_field_chars: int = field(default=50_000, metadata={
+        "help": "a question, context or option longer than this is dropped (field_too_long)", "ge": 1})
+    outlier_ratio: float = field(default=20.0, metadata={
+        "help": "a field longer than this many times the median of the same field in its source (and "
+                "than outlier_min_chars) is dropped (<field>_length_outlier)", "gt": 1})
+    outlier_min_chars: int = field(default=2000, metadata={
+        "help": "fields shorter than this are never length outliers", "ge": 1})
+
+    def __post_init__(self) -> None:
+        if self.min_options > self.max_options:
+            raise ValueError(f"min_options {self.min_options} > max_options {self.max_options}")
 
 
 # ---------------------------------------------------------------- raw rows -> records
@@ -207,6 +233,27 @@ class FormatFilter(Step):
     def __init__(self, config: FormatConfig | None = None, exclusion_path=None):
         super().__init__(exclusion_path)
         self.config = config or FormatConfig()
+        self.medians: dict[str, dict[str, float]] = {}  # source -> field -> median length (``fit``)
+
+    def fit(self, records: Iterable[MCQ]) -> None:
+        """Median length of each field kind (question, context, option) per source, for the outlier check
+        (a first pass over the step's input; without it only ``max_field_chars`` applies)."""
+        lengths: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for r in records:
+            for kind, text in _fields(r):
+                lengths[r.source][kind].append(len(text))
+        self.medians = {s: {k: statistics.median(v) for k, v in d.items()} for s, d in lengths.items()}
+
+    def length_problem(self, r: MCQ) -> str | None:
+        """``field_too_long`` over the absolute cap, ``<kind>_length_outlier`` far above the source's
+        median."""
+        cfg, med = self.config, self.medians.get(r.source, {})
+        for kind, text in _fields(r):
+            if len(text) > cfg.max_field_chars:
+                return "field_too_long"
+            if kind in med and len(text) > max(cfg.outlier_min_chars, cfg.outlier_ratio * med[kind]):
+                return f"{kind}_length_outlier"
+        return None
 
     def repair(self, r: MCQ) -> tuple[MCQ, dict[str, bool]]:
         """The record with ftfy's repairs, and ``looks_bad`` of each repaired text (computed once)."""
@@ -240,8 +287,11 @@ class FormatFilter(Step):
             return "duplicate_options"
         if not cfg.min_options <= len(opts) <= cfg.max_options:
             return "option_count_out_of_range"
-        if word_count(r.question) < cfg.min_question_words:
+        words = word_count(r.question)
+        if words < cfg.min_question_words:
             return "malformed_text"
+        if cfg.one_word_question == "drop" and words == 1:
+            return "one_word_question"
         bad = bad or {}
         texts = {"question": r.question, **{f"option {k}": v for k, v in r.options.items()},
                  **({"context": r.context} if r.context else {})}
@@ -253,12 +303,23 @@ class FormatFilter(Step):
 
     def process(self, records: Iterable[MCQ]) -> Iterator[MCQ]:
         for r in records:
+            if reason := self.length_problem(r):  # before ftfy and the regexes see a huge text
+                self.drop(r, reason)
+                continue
             r, bad = self.repair(r)
             reason = self.problem(r, bad)
             if reason:
                 self.drop(r, reason)
             else:
-                yield r
+                yield self.flag(r)
+
+    def flag(self, r: MCQ) -> MCQ:
+        """A kept record with a suspicious trait gets ``metadata.extra.format_flags`` and a count."""
+        if self.config.one_word_question != "flag" or word_count(r.question) != 1:
+            return r
+        self.stat_update("flagged:one_word_question")
+        extra = {**r.metadata.extra, "format_flags": ["one_word_question"]}
+        return r.model_copy(update={"metadata": r.metadata.model_copy(update={"extra": extra})})
 
 
 def word_count(text: str) -> int:
@@ -266,3 +327,11 @@ def word_count(text: str) -> int:
     if not _WORD.search(text):
         return 0
     return len(text.split()) + len(_CJK_CHAR.findall(text))
+
+
+def _fields(r: MCQ) -> Iterator[tuple[str, str]]:
+    yield "question", r.question
+    if r.context:
+        yield "context", r.context
+    for o in r.options.values():
+        yield "option", o

@@ -23,21 +23,32 @@ from fleming.records import MCQ
 from fleming.steps import Step
 
 UNLABELED = "unlabeled"
+LEVELS = ("Easy", "Moderate", "Difficult")
 
 
 @dataclass
 class MixConfig:
-    total: int | None = None  # training-set size; None: the largest the proportions allow
-    source: dict[str, float] = field(default_factory=lambda: {"public": 0.5, "synthetic": 0.5})
-    difficulty: dict[str, float] | None = None  # e.g. {Easy: 0.3, Moderate: 0.4, Difficult: 0.3}
-    synthetic_sources: list[str] = field(default_factory=lambda: ["synth", "kg"])  # source prefixes
-    seed: int = 0
-    formats: list[str] = field(default_factory=lambda: ["parquet", "hf"])
+    total: int | None = field(default=None, metadata={
+        "help": "training-set size; null: the largest the proportions allow", "ge": 1})
+    source: dict[str, float] = field(default_factory=lambda: {"public": 0.5, "synthetic": 0.5}, metadata={
+        "help": "proportions of public and synthetic items (>= 0, summing to 1)"})
+    difficulty: dict[str, float] | None = field(default=None, metadata={
+        "help": "difficulty proportions, e.g. {Easy: 0.3, Moderate: 0.4, Difficult: 0.3}; null: any"})
+    synthetic_sources: list[str] = field(default_factory=lambda: ["synth", "kg"], metadata={
+        "help": "source-name prefixes of synthetic items"})
+    seed: int = field(default=0, metadata={"help": "sampling seed"})
+    formats: list[str] = field(default_factory=lambda: ["parquet", "hf"], metadata={
+        "help": "training-set files: parquet, hf (datasets.save_to_disk), jsonl"})
 
     def check(self) -> None:
         for name, props in (("source", self.source), ("difficulty", self.difficulty or {})):
             if any(p < 0 for p in props.values()) or (props and not math.isclose(sum(props.values()), 1.0)):
                 raise ConfigError(f"mix.{name}: proportions must be >= 0 and sum to 1, got {props}")
+        for name, props, allowed in (("source", self.source, {"public", "synthetic"}),
+                                     ("difficulty", self.difficulty or {}, {*LEVELS, UNLABELED})):
+            if set(props) - allowed:
+                raise ConfigError(f"mix.{name}: unknown {sorted(set(props) - allowed)}; expected "
+                                  f"{', '.join(sorted(allowed))}")
         bad = set(self.formats) - {"parquet", "hf", "jsonl"}
         if bad:
             raise ConfigError(f"mix.formats: unknown {sorted(bad)}; expected parquet, hf, jsonl")

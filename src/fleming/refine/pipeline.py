@@ -45,9 +45,9 @@ PRESERVED = ("decisions.json",)  # reviewers' work survives a rerun of its step
 def read_raw(path: Path) -> Iterator[dict[str, Any]]:
     """Raw rows of a .jsonl or .parquet file; an unreadable JSONL line becomes a row with ``__error__``."""
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
+        from fleming.io import read_parquet
 
-        yield from pq.read_table(path).to_pylist()
+        yield from read_parquet(path).to_pylist()
         return
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
@@ -60,6 +60,25 @@ def read_raw(path: Path) -> Iterator[dict[str, Any]]:
                 continue
             yield obj if isinstance(obj, dict) else {"__error__": "malformed_json", "file": str(path),
                                                       "line": lineno, "why": "not a JSON object"}
+
+
+def check_input_file(path: Path, spec: InputSpec, i: int) -> None:
+    """A raw input file exists (unless optional), is readable and holds rows (unless allow_empty)."""
+    if not path.is_file():
+        if path.exists():
+            raise InputError(path, None, None, f"inputs[{i}].path: expected a file, found a directory")
+        if not spec.optional:
+            raise InputError(path, None, None, "input file not found (set optional: true to skip it)")
+        return
+    if path.suffix == ".parquet":
+        from fleming.io import parquet_rows
+
+        empty = parquet_rows(path) == 0
+    else:
+        with open(path, "rb") as f:
+            empty = not any(line.strip() for line in f)
+    if empty and not spec.allow_empty:
+        raise InputError(path, None, None, "the input holds no rows (set allow_empty: true to accept that)")
 
 
 class Inputs(Step):
@@ -80,6 +99,9 @@ class Inputs(Step):
                 from fleming.sources.registry import load
 
                 res = load(spec.loader, self.data_dir)
+                if res.stats.n_in == 0 and not spec.allow_empty:
+                    raise InputError(f"inputs[{i}] ({spec.loader})", None, None,
+                                     "the loader yielded no rows (set allow_empty: true to accept that)")
                 self.per_input[spec.name] = {"rows": res.stats.n_in, "files": res.files,
                                              "loader_dropped": dict(res.stats.dropped)}
                 for reason, n in res.stats.dropped.items():
@@ -107,13 +129,20 @@ class Inputs(Step):
         return r.model_copy(update={**upd, "metadata": r.metadata.model_copy(update={"provenance": prov})})
 
     def process(self, records: Iterable[tuple[int, Any]]) -> Iterator[MCQ]:
+        seen: set[str] = set()
         for i, group in itertools.groupby(records, key=lambda x: x[0]):
             spec, recs = self.specs[i], []
             for _, row in group:
                 r = validate_row(row)
                 if isinstance(r, str):
                     self.drop(row, r)
+                elif r.id in seen:  # the first kept; the others listed in the exclusions and stats
+                    self.drop(row, "duplicate_id")
+                    dups = self.stats.extra.setdefault("duplicate_ids", [])
+                    if len(dups) < 100:
+                        dups.append(r.id)
                 else:
+                    seen.add(r.id)
                     recs.append(self._override(r, spec))
             keep = set(range(len(recs)))
             if spec.limit is not None and spec.limit < len(recs):
@@ -156,7 +185,19 @@ class RefineRun:
         return [Stage(f"{i:02d}_{step}", partial(self._stage, i, methods[step]),
                       self.config.step_config(step), keep=PRESERVED) for i, step in enumerate(STEPS)]
 
+    def check(self) -> None:
+        """Everything that can be checked before a step runs: the output folder, and each input file
+        (present unless optional, readable, not empty unless ``allow_empty``)."""
+        from fleming.io import check_out_dir
+
+        check_out_dir(self.root.parent)
+        check_out_dir(self.root)
+        for i, spec in enumerate(self.config.inputs):
+            if spec.path is not None:
+                check_input_file(Path(spec.path), spec, i)
+
     def run(self) -> dict[str, Any]:
+        self.check()
         try:
             run_stages(self.stages(), self.root / "steps", self.log, label="refine")
         finally:
@@ -199,7 +240,9 @@ class RefineRun:
     def _step_format(self, i: int) -> Stats:
         from fleming.refine.format import FormatFilter
 
-        return self._run_step(i, FormatFilter(self.config.format, self.excl_path(i)), self._prev(i))
+        step = FormatFilter(self.config.format, self.excl_path(i))
+        step.fit(self._prev(i))
+        return self._run_step(i, step, self._prev(i))
 
     def _step_dedup(self, i: int) -> Stats:
         from fleming.refine.dedup import Dedup

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from fleming.config import build, convert, load_yaml
 from fleming.errors import ConfigError
 from fleming.kg.schema import ENTITY_TYPES, resolve_relation
 
@@ -88,39 +89,46 @@ DEFAULT_TYPES: tuple[QuestionType, ...] = (
 )
 
 
+def _f(default: Any, help_: str, **bounds: Any) -> Any:
+    """A config field with help text and bounds (checked by ``fleming.config`` when the YAML is read)."""
+    return field(default=default, metadata={"help": help_, **bounds})
+
+
 @dataclass(frozen=True)
 class ParaphraseConfig:
     """Optional LLM rewrite of each stem through ``fleming.llm.make_backend``."""
 
-    backend: str = "openai"                 # hf | openai | vllm
-    model: str = ""
-    base_url: str | None = None
-    cache_path: str | None = None
-    fraction: float = 1.0                   # share of items to paraphrase (chosen by item seed)
-    temperature: float = 0.7
-    max_tokens: int = 400
-    options: dict[str, Any] = field(default_factory=dict)
+    backend: str = field(default="openai", metadata={"help": "hf | openai | vllm",
+                                                     "choices": ["hf", "openai", "vllm"]})
+    model: str = field(default="", metadata={"help": "model folder or served model name"})
+    base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible endpoint"})
+    cache_path: str | None = field(default=None, metadata={"help": "response cache (SQLite)"})
+    fraction: float = field(default=1.0, metadata={"help": "share of items to paraphrase (by item seed)",
+                                                   "ge": 0, "le": 1})
+    temperature: float = field(default=0.7, metadata={"help": "sampling temperature", "ge": 0})
+    max_tokens: int = field(default=400, metadata={"help": "new tokens per paraphrase", "ge": 1})
+    options: dict[str, Any] = field(default_factory=dict, metadata={"help": "passed to make_backend"})
 
 
 @dataclass(frozen=True)
 class SynthConfig:
     question_types: tuple[QuestionType, ...] = DEFAULT_TYPES
-    n_options: int = 5                      # answer + up to n_options - 1 distractors
-    min_options: int = 4                    # fewer valid distractors: the attempt is dropped
-    alpha: float = 1.0                      # anchor weight ∝ (degree + 1) ** -alpha
-    rare_boost: float = 2.0                 # ... times this for rare-flagged anchors (Orphanet, DO, HPO)
-    default_frequency: float = 0.5          # finding frequency where the source gives none
-    max_attempts: int = 20                  # attempts per item slot before the slot is given up
-    max_siblings: int = 32                  # siblings sampled and ranked per attempt
-    max_consistent: int = 24                # path types: more anchors fit the stem -> too vague, dropped
-    max_visit: int = 20000                  # nodes a consistency walk may visit (else unverifiable)
-    chunk_size: int = 2048                  # item slots per task (fixed: results do not depend on workers)
-    pilot_slots: int = 128                  # per type, before the run: measure its acceptance ...
-    min_acceptance: float = 0.02            # ... and leave out types whose attempts succeed less often
-    language: str = "en"                    # template pack
-    packs: tuple[str, ...] = ()             # extra template-pack files (YAML)
-    provenance_records: bool = True         # add source record ids of the subgraph edges
-    paraphrase: ParaphraseConfig | None = None
+    n_options: int = _f(5, "answer + up to n_options - 1 distractors", ge=2, le=21)
+    min_options: int = _f(4, "fewer valid distractors: the attempt is dropped", ge=2, le=21)
+    alpha: float = _f(1.0, "anchor weight ∝ (degree + 1) ** -alpha", ge=0)
+    rare_boost: float = _f(2.0, "... times this for rare-flagged anchors (Orphanet, DO, HPO)", gt=0)
+    default_frequency: float = _f(0.5, "finding frequency where the source gives none", gt=0, le=1)
+    max_attempts: int = _f(20, "attempts per item slot before the slot is given up", ge=1)
+    max_siblings: int = _f(32, "siblings sampled and ranked per attempt", ge=1)
+    max_consistent: int = _f(24, "path types: more anchors fit the stem -> too vague, dropped", ge=1)
+    max_visit: int = _f(20000, "nodes a consistency walk may visit (else unverifiable)", ge=1)
+    chunk_size: int = _f(2048, "item slots per task (fixed: results do not depend on workers)", ge=1)
+    pilot_slots: int = _f(128, "per type, before the run: measure its acceptance ...", ge=0)
+    min_acceptance: float = _f(0.02, "... and leave out types whose attempts succeed less often", ge=0, lt=1)
+    language: str = _f("en", "template pack (src/fleming/synth/packs/<language>.yaml)")
+    packs: tuple[str, ...] = _f((), "extra template-pack files (YAML)")
+    provenance_records: bool = _f(True, "add source record ids of the subgraph edges")
+    paraphrase: ParaphraseConfig | None = _f(None, "optional LLM rewrite of each stem")
 
 
 def _err(path: str, where: str, msg: str) -> ConfigError:
@@ -145,7 +153,7 @@ def parse_type(path: str, name: str, raw: dict[str, Any]) -> QuestionType:
     for key in ("anchor", "answer"):
         if (key == "anchor" or raw.get(key) is not None) and raw.get(key) not in ENTITY_TYPES:
             raise _err(path, f"{where}.{key}", f"expected an entity type ({', '.join(ENTITY_TYPES)})")
-    kw = dict(raw)
+    kw = convert(QuestionType, raw, where, path, skip=("chain", "features", "negatives", "observe"))
     chain = [h if isinstance(h, list) else str(h).split("|") for h in kw.get("chain", [])]
     kw["chain"] = tuple(tuple(h) for h in chain)
     for key in ("features", "negatives"):
@@ -180,14 +188,15 @@ def parse_config(raw: dict[str, Any], path: str = "<config>") -> SynthConfig:
     unknown = sorted(set(raw) - known)
     if unknown:
         raise _err(path, unknown[0], f"unknown key; expected one of {sorted(known)}")
-    kw = dict(raw)
+    kw = convert(SynthConfig, raw, "", path, skip=("question_types", "paraphrase"))
     if "question_types" in kw:
-        kw["question_types"] = tuple(parse_type(path, n, r) for n, r in (kw["question_types"] or {}).items())
+        types = kw["question_types"] or {}
+        if not isinstance(types, dict):
+            raise _err(path, "question_types",
+                       f"expected a mapping of name -> type, got {type(types).__name__}")
+        kw["question_types"] = tuple(parse_type(path, n, r) for n, r in types.items())
     if kw.get("paraphrase"):
-        try:
-            kw["paraphrase"] = ParaphraseConfig(**kw["paraphrase"])
-        except TypeError as e:
-            raise _err(path, "paraphrase", str(e)) from None
+        kw["paraphrase"] = build(ParaphraseConfig, kw["paraphrase"], "paraphrase", path)
     kw["packs"] = tuple(kw.get("packs") or ())
     cfg = SynthConfig(**kw)
     if not 2 <= cfg.min_options <= cfg.n_options <= 21:
@@ -205,13 +214,4 @@ def load_config(path: str | Path | None) -> SynthConfig:
     """The config in a YAML file, or the defaults when ``path`` is None."""
     if path is None:
         return SynthConfig()
-    import yaml
-
-    p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: invalid YAML: {e}") from None
-    return parse_config(raw, str(p))
+    return parse_config(load_yaml(path), str(path))
