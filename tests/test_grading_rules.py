@@ -59,6 +59,9 @@ MGMT = {**{k: f"Step {k}" for k in "ABCDEFGIJ"}, "H": "Perform a wet mount", "J"
     ("**(B) Insulin**\n\nInsulin is secreted by beta cells.", O4, ["B"]),
     ("A. Glucagon raises glucose.\nB. Insulin lowers glucose.\nC. Cortisol ...", O4, None),  # a review list
     ("A 45-year-old man with diabetes.\n\nHe needs insulin.", O4, None),  # the article, not a letter
+    ("(A) Glucagon raises glucose. (B) Insulin lowers it. (C) Cortisol raises it.", O4, None),  # a review
+    ("Options to consider:\nA. Glucagon", O4, None),  # a lead-in that does not commit
+    ("1200 mg", {"A": "1000 mg", "B": "1500 mg", "C": "2000 mg"}, None),  # numbers never fuzzy-match
     # the whole response is the option text, up to typography
     ("Tell the attending that he can’t fail to disclose this mistake", {**ETHICS, "B": "Tell the attending "
      "that he can't fail to disclose this mistake"}, ["B"]),
@@ -81,6 +84,16 @@ def test_statement_at_the_start_is_not_reopened_by_the_reasoning():
     text = ("Selected answer: D\n\nReasoning: Based on the presentation, option D is the next step.\n\n"
             "Option C would delay treatment; chest tube instead of option B is later care.")
     assert extract_answer(text, {k: k for k in "ABCDE"}) == ["D"]
+
+
+@pytest.mark.parametrize("module", ["fleming.extraction", "fleming.extraction.slots",
+                                    "fleming.extraction.rules", "fleming.grading"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and (result.attempted > 0 or module == "fleming.extraction.rules")
 
 
 # ---- the adjudicated real rows (tests/data/grading_adjudications.jsonl, scripts/adjudicate_outputs.py)

@@ -121,11 +121,11 @@ def contradicts(quoted: str, letter: str, options: Mapping[str, str]) -> bool:
 
 
 # ---------------------------------------------------------------- the last line: an option alone
-_LEAD_IN = re.compile(r"(?i)(?::|\bis|\bwould\s+be|是|为)\s*$")
+_LEAD_IN = re.compile(r"(?i)(?:\b(?:answer|is|would\s+be|choose|select|pick)|是|为|答案)\s*[:：]?\s*$")
 
 
 def option_line(text: str, options: Mapping[str, str]) -> list[Found]:
-    """The last line is one option, letter and text, after a lead-in ending in ":" (or "is").
+    """The last line is one option, letter and text, after a lead-in that commits ("... is:", "Answer:").
 
     "The most appropriate next step is:" / "(H) Text" (the issue's MedXpertQA form), and
     Llama-3.1-70B (MMLU-Pro): "... The answer is:" / "(H) Text". A list of several option lines
@@ -161,6 +161,7 @@ _OPEN_LINE = re.compile(r"\s*(?P<line>[^\n]+)")
 _TEXT_THEN_LETTER = re.compile(r"(?P<text>.+?)\s*\((?P<letter>[A-Z])\)\s*\.?$")
 _LABEL_ECHO = re.compile(r"(?P<echo>[A-Z])\s*:\s*(?=\()")
 _LIST_LINE = re.compile(r"\n\s*(?:(?i:option|choice)\s+)?\(?[A-Z]\)?[.:)]\s")
+_MARKED = re.compile(r"(?:^|[.;]\s+|\n\s*)\(?([A-Z])\)?[.:)]\s")  # a letter that opens a clause
 _LETTER_HEAD = re.compile(r"\s*\(?(?P<letter>[A-Z])\)?[.:)]\s+(?P<rest>\S.*)")
 
 
@@ -202,5 +203,7 @@ def _option_then_prose(line: str, options: Mapping[str, str]) -> Parsed:
     m = _LETTER_HEAD.match(line)
     if m is None or m["letter"] not in options:
         return NO_SLOT
+    if any(x != m["letter"] and x in options for x in _MARKED.findall(m["rest"])):
+        return NO_SLOT  # "(A) Glucagon raises it. (B) Insulin lowers it.": the options reviewed in turn
     starts = match_option_text(m["rest"], options)  # the option whose text the rest starts with
     return [m["letter"]] if starts is None or starts == [m["letter"]] else None

@@ -130,6 +130,8 @@ def consistent(text: str, option_text: str) -> bool:
         return False
     if a == b or (len(b) >= 8 and (a.startswith(b) or (len(a) >= 8 and b.startswith(a)))):
         return True
+    if re.findall(r"\d+", a) != re.findall(r"\d+", b):
+        return False  # "1200 mg" is not "1500 mg", however alike the strings
     return len(a) >= 4 and SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.85
 
 
