@@ -77,7 +77,7 @@ CASES = {
         ("B. Cortisol", None),  # letter and text disagree
         ("E", None),
         ("A 45-year-old man", None),
-        ("B\n\nExplanation: insulin lowers glucose; A raises it.", None),
+        ("B\n\nExplanation: insulin lowers glucose; A raises it.", ["B"]),  # opens with its option (issue 11)
         ("## Final Answer\nB", ["B"]),
         ("The answer is:\n\nB. Insulin", ["B"]),
     ],
