@@ -83,27 +83,65 @@ def test_checkpoint_without_safetensors_is_an_error(tmp_path):
         run_grpo_stage(_cfg(tmp_path), 1, ckpt, _records(8), tmp_path / "out")
 
 
-@pytest.mark.slow
-def test_real_trl_step_advantage_is_reward_minus_group_mean(tiny_model_dir, tmp_path):
-    """TRL's own completions log (rewards per function and advantage per completion) after a real step."""
+def _groups(files, names, weights, g):
+    """(advantages, weighted rewards) per group from TRL's completions logs (a group is consecutive)."""
     import pandas as pd
 
+    out = []
+    for f in files:
+        df = pd.read_parquet(f)
+        total = sum(df[n] * w for n, w in zip(names, weights, strict=True))
+        for start in range(0, len(df), g):
+            assert df["prompt"].iloc[start:start + g].astype(str).nunique() == 1
+            part = slice(start, start + g)
+            out.append((df["advantage"].iloc[part].to_numpy(), total.iloc[part].to_numpy()))
+    return out
+
+
+class Length:
+    """A test reward that varies inside a group (the tiny untrained model earns no correctness/format)."""
+
+    __name__ = "length"
+
+    def __call__(self, completions, **kwargs):
+        return [float(len(c[-1]["content"]) % 3) for c in completions]
+
+
+@pytest.mark.slow
+def test_real_trl_step_advantage_is_reward_minus_group_mean(tiny_model_dir, tmp_path):
+    """TRL's own completions log (each reward and each advantage) after real steps with our GRPOConfig."""
+    import datasets
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOTrainer
+
+    from fleming.train.grpo import rows
+    from fleming.train.rewards import Correctness, Format
+
+    cfg = _cfg(tmp_path, max_steps=2, log_completions=True, temperature=1.5)
+    weights = [1.0, 1.0, 0.5]
+    args = grpo_args(cfg, 1, tmp_path, weights)
+    trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)),
+                          reward_funcs=[Correctness(), Format(), Length()], args=args,
+                          processing_class=AutoTokenizer.from_pretrained(str(tiny_model_dir)),
+                          train_dataset=datasets.Dataset.from_list(rows(_records(12), cfg.prompt_id)))
+    trainer.train()
+    files = sorted((tmp_path / "checkpoints" / "completions").glob("completions_*.parquet"))
+    groups = _groups(files, ["correctness", "format", "length"], weights, 4)
+    assert len(groups) >= 4
+    assert sum(r.std() > 0 for _, r in groups) >= 2  # so a division by the std would show
+    for adv, r in groups:
+        assert abs(adv - (r - r.mean())).max() < 1e-6
+
+
+@pytest.mark.slow
+def test_a_stage_writes_safetensors_logs_and_plots(tiny_model_dir, tmp_path):
     cfg = _cfg(tmp_path, max_steps=2, log_completions=True, temperature=1.5)
     stats = run_grpo_stage(cfg, 1, tiny_model_dir, _records(12), tmp_path / "s1", log=lambda s: None)
     assert stats["steps"] == 2 and stats["objective"]["scale_rewards"] == "none"
+    assert stats["stopped"] == "max_steps"
     files = sorted((tmp_path / "s1" / "checkpoints" / "completions").glob("completions_*.parquet"))
-    assert files
-    checked = 0
-    for f in files:
-        df = pd.read_parquet(f)
-        total = df["correctness"] * 1.0 + df["format"] * 1.0
-        for start in range(0, len(df), 4):  # RepeatSampler: a prompt's 4 completions are consecutive
-            group = df.iloc[start:start + 4]
-            assert group["prompt"].astype(str).nunique() == 1
-            r = total.iloc[start:start + 4]
-            assert (group["advantage"] - (r - r.mean())).abs().max() < 1e-6
-            checked += 1
-    assert checked >= 4
+    for adv, r in _groups(files, ["correctness", "format"], [1.0, 1.0], 4):
+        assert abs(adv - (r - r.mean())).max() < 1e-6
     names = {p.name for p in (tmp_path / "s1").iterdir()}
     assert "model.safetensors" in names and "training_args.bin" not in names
     rows = [json.loads(x) for x in (tmp_path / "s1" / "metrics.jsonl").read_text().splitlines()]
