@@ -203,11 +203,12 @@ def check_checkpoint(path: Path) -> None:
 
 # ---------------------------------------------------------------- one stage
 def run_grpo_stage(cfg: GRPOSection, stage: int, model: Path, records: list[MCQ], out: Path,
-                   log: Callable[[str], None] = print) -> dict[str, Any]:
+                   log: Callable[[str], None] = print, callbacks: list | None = None) -> dict[str, Any]:
     """Train a new GRPOTrainer from ``model`` on ``records`` and save a safetensors checkpoint to ``out``.
 
     Stage 1 selects its items from ``records`` (``select_stage1``); stage 2 takes them as given (the mined
     mix). A killed run resumes from ``out/checkpoints`` (``ignore_data_skip`` when the items changed).
+    ``callbacks``: extra ``TrainerCallback``s (timers, loggers) beside the plateau and JSONL ones.
     Returns stats, with ``stopped`` saying why the stage ended.
     """
     import time
@@ -254,7 +255,8 @@ def run_grpo_stage(cfg: GRPOSection, stage: int, model: Path, records: list[MCQ]
         log_path.unlink(missing_ok=True)
     trainer = GRPOTrainer(model=policy, reward_funcs=reward_funcs, args=args, processing_class=tok,
                           train_dataset=datasets.Dataset.from_list(rows(records, cfg.prompt_id)),
-                          peft_config=_peft(cfg.lora), callbacks=[plateau, JsonlLogger(log_path)])
+                          peft_config=_peft(cfg.lora),
+                          callbacks=[plateau, JsonlLogger(log_path), *(callbacks or [])])
     log(f"[grpo] stage {stage}: {len(records)} items x {args.num_generations} rollouts, "
         f"batch {args.per_device_train_batch_size}, max_steps {args.max_steps}, loss {args.loss_type}, "
         f"beta {args.beta}, scale_rewards {args.scale_rewards}")
