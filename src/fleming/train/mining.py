@@ -217,7 +217,7 @@ def mine(cfg, model: Path, records: list[MCQ], out: Path, round: int,
     write_records(out / "items.jsonl", kept)
     passes = [s["pass_rate"] for s in rows if s["pass_rate"] is not None]
     stats = {"round": round, "model": str(model), "k": mcfg.k, **timing, **report,
-             "mean_pass_rate": round(sum(passes) / len(passes), 4) if passes else None,
+             "mean_pass_rate": float(f"{sum(passes) / len(passes):.4f}") if passes else None,
              "filter": filt.stats.to_dict(), "reconciles": filt.stats.reconciles()}
     write_json(out / "mining_stats.json", stats)
     fallback = (f" (fallback: {report['achieved']['right_from_fallback']} right from normal)"
