@@ -18,7 +18,6 @@ from fleming.grading import (
     extract_answer,
     format_reward,
     grade,
-    make_rewards,
     summarize,
 )
 
@@ -259,14 +258,6 @@ def test_rewards_on_strings_and_chat_messages():
     rewards = correctness_reward(completions, options=options, answer=answer, trainer_state=None)
     assert rewards == [1.0, 1.0, 0.0]
     assert format_reward(completions, options=options, answer=answer) == [1.0, 0.0, 0.0]
-
-
-def test_make_rewards_fixes_think_opened():
-    correctness, fmt = make_rewards(think_opened=True)
-    assert (correctness.__name__, fmt.__name__) == ("correctness", "format")
-    done = ["so B</think><answer>B</answer>", "<think>so B</think><answer>B</answer>"]
-    assert fmt(done) == [1.0, 0.0]
-    assert correctness(["so B, the answer is B"], options=[["x", "y"]], answer=["B"]) == [0.0]  # never closed
 
 
 # ---- real reasoning text: the MMLU-Pro outputs, with their final statement rewritten

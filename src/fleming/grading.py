@@ -157,7 +157,7 @@ def correctness_reward(completions: Sequence[Any], options: Sequence[Any], answe
     ``options``/``answer`` are the dataset columns (flat rows: a list of texts and a list of letters).
     Each completion is scored on its own; no group statistics (groups are split across processes).
     """
-    opened = kwargs.get("think_opened") is True  # a bool from make_rewards, never a dataset column
+    opened = kwargs.get("think_opened") is True  # a bool from fleming.train.rewards, never a dataset column
 
     def correct(completion: Any, opts: Mapping[str, str], gold: Any) -> bool:
         g = grade(completion_text(completion), opts, coerce_gold(gold, opts), think_opened=opened)
@@ -171,15 +171,3 @@ def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
     """1.0 when the completion passes ``check_format``, else 0.0."""
     opened = kwargs.get("think_opened") is True
     return [float(check_format(completion_text(c), think_opened=opened)) for c in completions]
-
-
-def make_rewards(think_opened: bool) -> list[Any]:
-    """[correctness, format] reward functions with ``think_opened`` fixed (named, as TRL wants)."""
-
-    def correctness(completions, options, answer, **kwargs):
-        return correctness_reward(completions, options, answer, **{**kwargs, "think_opened": think_opened})
-
-    def format(completions, **kwargs):  # TRL logs each reward under its function's name
-        return format_reward(completions, **{**kwargs, "think_opened": think_opened})
-
-    return [correctness, format]
