@@ -28,7 +28,7 @@ from fleming.config import build
 from fleming.errors import ConfigError, FlemingError
 from fleming.io import is_done, mark_done, read_records, stage_dir
 from fleming.refine.config import RefineConfig
-from fleming.train.sft import SFTStageConfig
+from fleming.train.sft import SFTSection
 
 STAGES = ["kg", "synth", "warmup_items", "model", "validator", "refine", "report"]
 
@@ -39,7 +39,7 @@ class DemoConfig:
     seed: int = 0
     synth_n: int = 1000
     warmup_n: int = 1500
-    warmup: SFTStageConfig = field(default_factory=SFTStageConfig)
+    warmup: SFTSection = field(default_factory=lambda: SFTSection(eval_fraction=0.0))  # trl: SFTConfig
     brief_reasoning: bool = True  # warm-up chains name the conclusion only (fits a 64-token budget)
     decontaminate: str = "auto"  # auto | true | false
     refine: dict[str, Any] = field(default_factory=dict)
@@ -120,14 +120,15 @@ class Demo:
     def _validator(self, d: Path) -> None:
         """SFT the tiny model on KG-grounded chains for warm-up items whose stems differ from the demo's."""
         from fleming.cot.grounded import grounded_reasoning
-        from fleming.train.sft import run_sft, sft_rows
+        from fleming.train.sft import sft_rows, train_sft
 
         held_out = {r.question for r in read_records(self.path("synth") / "items.jsonl")}
         warm = [r for r in read_records(self.path("warmup_items") / "items.jsonl")
                 if r.question not in held_out]
         self.log(f"[demo] validator: SFT on {len(warm)} warm-up items (stems disjoint from the demo items)")
         rows = sft_rows(warm, lambda r: grounded_reasoning(r, brief=self.cfg.brief_reasoning))
-        run_sft(self.path("model"), rows, d, self.cfg.warmup)
+        train_sft(self.path("model"), rows, [], d, self.cfg.warmup, self.log, where="warmup.trl",
+                  file="demo config")
 
     def _refine(self, d: Path) -> None:
         from fleming.refine.pipeline import RefineRun

@@ -112,8 +112,8 @@ def write_demo_report(demo, d: Path) -> Path:
     parts += ["", "## Synthesis", ""] + _synth_section(_json(demo.path("synth") / "stats.json"))
     loss = demo.path("validator") / "train_loss.txt"
     parts += ["", "## Validator", "",
-              f"A tiny Qwen2 built here, SFT for {demo.cfg.warmup.max_steps} steps on KG-grounded chains of "
-              f"{demo.cfg.warmup_n} disjoint synthetic items; mean training loss "
+              f"A tiny Qwen2 built here, SFT for {demo.cfg.warmup.trl.get('max_steps', 300)} steps on "
+              f"KG-grounded chains of {demo.cfg.warmup_n} disjoint synthetic items; mean training loss "
               f"{loss.read_text().strip() if loss.is_file() else '?'}. It checks labels (5 trials) and rates "
               "difficulty through `fleming serve`."]
     for name in ("funnel.md", "contamination.md", "mix.md"):

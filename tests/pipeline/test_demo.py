@@ -12,7 +12,9 @@ SMALL = """
 seed: 1
 synth_n: 40
 warmup_n: 80
-warmup: {max_steps: 12, per_device_train_batch_size: 8, learning_rate: 0.003, max_length: 256}
+warmup:
+  eval_fraction: 0.0
+  trl: {max_steps: 12, per_device_train_batch_size: 8, learning_rate: 0.003, max_length: 256}
 decontaminate: auto
 refine:
   labelcheck: {k: 5, min_correct: 1, temperature: 0.8, max_tokens: 48}
