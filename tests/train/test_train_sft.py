@@ -15,14 +15,33 @@ from fleming.train.sft import SFTSection, completion_text, held_out, run_sft_sta
 
 def _records(n: int) -> list[MCQ]:
     opts = {"A": "Marfan syndrome", "B": "Noonan syndrome", "C": "Turner syndrome"}
-    return [MCQ(id=f"q{i}", source="s", split="train", question=f"Tall stature and finding {i % 5}?",
-                options=opts, answer=["ABC"[i % 3]]) for i in range(40)]
+    return [
+        MCQ(
+            id=f"q{i}",
+            source="s",
+            split="train",
+            question=f"Tall stature and finding {i % 5}?",
+            options=opts,
+            answer=["ABC"[i % 3]],
+        )
+        for i in range(40)
+    ]
 
 
 def _cot_dir(tmp_path, records):
-    kept = [{"id": r.id, "best": {"round": 0, "sample": 0, "strategy": "grounded",
-                                  "completion": completion_text(r, f"The findings fit {r.answer_text}.")},
-             "attempts": [{"round": 0, "sample": 0, "failed": {}, "claims": {}, "words": 4}]} for r in records]
+    kept = [
+        {
+            "id": r.id,
+            "best": {
+                "round": 0,
+                "sample": 0,
+                "strategy": "grounded",
+                "completion": completion_text(r, f"The findings fit {r.answer_text}."),
+            },
+            "attempts": [{"round": 0, "sample": 0, "failed": {}, "claims": {}, "words": 4}],
+        }
+        for r in records
+    ]
     write_dataset(kept, {r.id: r for r in records}, tmp_path / "cot", teacher="grounded")
     return tmp_path / "cot"
 
@@ -38,7 +57,12 @@ def test_completion_text_is_what_the_strict_grader_accepts():
 
 def test_objective_is_fixed_and_a_contradicting_field_is_an_error(tmp_path):
     args = sft_args(SFTSection(trl={"max_steps": 7}), tmp_path)
-    assert (args.completion_only_loss, args.packing, args.loss_type, args.max_steps) == (True, False, "nll", 7)
+    assert (args.completion_only_loss, args.packing, args.loss_type, args.max_steps) == (
+        True,
+        False,
+        "nll",
+        7,
+    )
     with pytest.raises(ConfigError, match=r"run.yaml: sft.trl.packing: fixed to False"):
         sft_args(SFTSection(trl={"packing": True}), tmp_path, "sft.trl", "run.yaml")
     with pytest.raises(ConfigError, match=r"run.yaml: sft.trl.no_such_field: not a field of SFTConfig"):
@@ -57,8 +81,10 @@ def test_sft_lowers_loss_and_saves_safetensors(tiny_model_dir, tmp_path):
     from transformers import AutoModelForCausalLM
 
     data = _cot_dir(tmp_path, _records(40))
-    cfg = SFTSection(eval_fraction=0.2, trl={"max_steps": 30, "per_device_train_batch_size": 8,
-                                             "logging_steps": 5, "max_length": 256})
+    cfg = SFTSection(
+        eval_fraction=0.2,
+        trl={"max_steps": 30, "per_device_train_batch_size": 8, "logging_steps": 5, "max_length": 256},
+    )
     out = tmp_path / "sft"
     stats = run_sft_stage(cfg, tiny_model_dir, data, out)
     names = {p.name for p in out.iterdir()}

@@ -57,7 +57,7 @@ _CONCLUSION = re.compile(
     r"(?i)\b(?:answer|correct\s+(?:option|choice)|therefore|thus|hence|in\s+conclusion"
     r"|best[- ]supported|most\s+likely\s+(?:option|choice))\b|^\s*so\b"
 )
-_LETTER_REF = re.compile(r"\b(?:option|choice)\s+\(?([A-Z])\)?(?![A-Za-z])|\(([A-Z])\)")
+_LETTER_REF = re.compile(r"\b(?i:option|choice)\s+\(?([A-Z])\)?(?![A-Za-z])|\(([A-Z])\)")
 
 
 def reasoning_of(text: str) -> str:
