@@ -24,7 +24,7 @@ from fleming.extraction import extract_answer, final_segment
 from fleming.records import LETTERS, MAX_OPTIONS, MIN_OPTIONS
 
 __all__ = ["Grade", "check_format", "coerce_gold", "coerce_options", "completion_text", "correctness_reward",
-           "extract_answer", "final_segment", "format_reward", "grade", "make_rewards", "summarize"]
+           "extract_answer", "final_segment", "format_reward", "grade", "summarize"]
 
 Status = Literal["correct", "wrong", "unparsed"]
 

@@ -133,3 +133,70 @@ def render_chat(tokenizer: Any, messages: list[dict[str, str]], add_generation_p
 def opens_think(rendered_prompt: str) -> bool:
     """Whether the chat template already opened ``<think>`` (pass ``think_opened=True`` to the grader)."""
     return rendered_prompt.rstrip().endswith("<think>")
+
+
+# ---------------------------------------------------------------- CoT cold start (paper §3.2)
+@dataclass(frozen=True)
+class TextPrompt:
+    """A versioned prompt of the CoT stage; ``template`` takes str.format fields named in its text."""
+
+    id: str
+    version: str
+    template: str
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(f"{self.id}\x1f{self.version}\x1f{self.template}".encode()).hexdigest()[:12]
+
+
+_COT_FORMAT = ("Write the reasoning inside <think></think> as short steps, one per line: the key findings, "
+               "what they point to, and the fact that rules out each other option. Then give the letter "
+               "inside <answer></answer>, for example <answer>X</answer>. Never say that the answer was "
+               "given to you: the reasoning must stand on the question alone.")
+_COT_ITEM = "Question: {question}\n\nOptions:\n{options}\n\nCorrect answer: {answer}\n{grounding}"
+_REFINE = ("{item}\nYour previous attempt:\n{attempt}\n\nA checker rejected it: {feedback}\n\n"
+           "{strategy}\n\n" + _COT_FORMAT)
+COT_PROMPTS: dict[str, TextPrompt] = {p.id: p for p in (
+    TextPrompt("fleming-cot-teacher-v1", "1",
+               "You are a medical expert writing a worked solution to a multiple-choice question. You know "
+               "the correct answer; write a concise, logically structured chain of thought that a student "
+               "could follow from the question to that answer.\n\n{item}\n" + _COT_FORMAT),
+    TextPrompt("fleming-cot-backtracking-v1", "1",
+               "You are a medical expert revising a worked solution.\n\n" + _REFINE.replace(
+                   "{strategy}", "Backtracking: find the first step where the previous reasoning went "
+                                 "wrong, keep the steps before it, and redo the reasoning from that point.")),
+    TextPrompt("fleming-cot-path-exploration-v1", "1",
+               "You are a medical expert revising a worked solution.\n\n" + _REFINE.replace(
+                   "{strategy}", "Path exploration: do not reuse the previous line of reasoning. Reach "
+                                 "the answer by another route, for example from the feature that "
+                                 "distinguishes each option, eliminating the others one by one.")),
+    TextPrompt("fleming-cot-self-correction-v1", "1",
+               "You are a medical expert revising a worked solution.\n\n" + _REFINE.replace(
+                   "{strategy}", "Self-correction: check the previous reasoning step by step; correct "
+                                 "every false or unsupported statement and every problem the checker "
+                                 "named, and keep the steps that were right.")),
+    TextPrompt("fleming-cot-validator-v1", "1",
+               "Below are a multiple-choice question and a line of reasoning about it whose conclusion "
+               "has been removed. Using the reasoning only, which option does it support?\n\n"
+               "Question: {question}\n\nOptions:\n{options}\n\nReasoning:\n{reasoning}\n\n"
+               "Give the letter inside <answer></answer>, for example <answer>X</answer>."),
+)}
+STRATEGY_PROMPTS = {"backtracking": "fleming-cot-backtracking-v1",
+                    "path_exploration": "fleming-cot-path-exploration-v1",
+                    "self_correction": "fleming-cot-self-correction-v1"}
+
+
+def cot_prompt(prompt_id: str) -> TextPrompt:
+    if prompt_id not in COT_PROMPTS:
+        raise ConfigError(f"unknown CoT prompt id {prompt_id!r}; known: {', '.join(sorted(COT_PROMPTS))}")
+    return COT_PROMPTS[prompt_id]
+
+
+def cot_item_text(record: MCQ, grounding: str | None = None) -> str:
+    """The item as the teacher sees it: question, options, the correct answer, optional KG facts."""
+    context = f"Context: {record.context.strip()}\n\n" if record.context else ""
+    facts = (f"\nFacts from the knowledge graph (use them, stated in these same sentences):\n{grounding}\n"
+             if grounding else "")
+    answer = ", ".join(f"{a}. {record.options[a]}" for a in record.answer)
+    return _COT_ITEM.format(question=context + record.question.strip(),
+                            options=format_options(record.options), answer=answer, grounding=facts)

@@ -1,18 +1,133 @@
-"""KG-grounded reasoning for synthetic items: the hops ``fleming synth`` stored, written as a short chain.
+"""The KG-grounded teacher: a synthetic item's stored reasoning path, put into words.
 
-The paper's cold start has a teacher write the chain of thought from question + gold answer (§3.2).
-A synthetic item already carries its verified reasoning path (observed facts, the answer they fit, and
-for each distractor the observed fact it lacks), so it can be verbalised without a teacher. The demo uses
-this to teach a tiny validator the answer format; teacher CoT is the path for real models.
+The paper's cold start has a teacher LLM write the chain from question + gold answer (§3.2). A synthetic
+item already carries its verified path in ``metadata.extra`` (observed findings, the masked anchor, the
+hops to the answer, and per distractor the sibling it came through and the observed finding that sibling
+lacks), so it can be verbalised deterministically, with no LLM: one claim sentence per fact in the shared
+surface form of ``fleming.cot.claims`` (so the claim checker and pre-training read the same sentences),
+each distractor ruled out by its discriminative fact, then a conclusion. The text can also be handed to
+an LLM teacher as grounding (``teacher.grounding``).
+
+Items without a stored path (public QA) get no grounded chain (``None``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from fleming.cot.claims import sentence
 from fleming.records import MCQ
 
+Names = Callable[[str], str | None]  # KG id -> node name
 
-def grounded_reasoning(record: MCQ, max_distractors: int = 2, brief: bool = False) -> str:
-    """A short chain from ``metadata.extra`` of a synthetic item; a plain fallback for other items.
+
+def item_names(record: MCQ) -> dict[str, str]:
+    """Names the item itself stores (observed, anchor, answer, distractors), keyed by KG id."""
+    extra = record.metadata.extra
+    out = {}
+    for node in [
+        *extra.get("observed", []),
+        extra.get("anchor") or {},
+        extra.get("answer") or {},
+        *extra.get("distractors", []),
+    ]:
+        if node.get("id") and node.get("name"):
+            out[node["id"]] = node["name"]
+    return out
+
+
+def _hop_sentence(relation: str, src: str, dst: str) -> str:
+    """One hop of the path as a claim sentence (or a plain sentence for relations without a form)."""
+    if relation in ("has_symptom|has_finding", "has_symptom", "has_finding"):
+        return sentence("has_phenotype", src, dst)
+    if relation == "associated_with":
+        return sentence("caused_by", src, dst)
+    if relation == "gene_associated_with":
+        return sentence("caused_by", dst, src)
+    if relation == "treats":
+        return sentence("treats", src, dst)
+    if relation == "treated_by":
+        return sentence("treats", dst, src)
+    if relation == "is_a":
+        return sentence("is_a", src, dst)
+    return f"{src} -[{relation}]-> {dst}."
+
+
+def grounded_chain(record: MCQ, names: Names | None = None) -> str | None:
+    """The reasoning path of a synthetic item, one sentence per line; None without a stored path.
+
+    ``names`` maps KG ids the item does not name itself (the siblings distractors came through) to node
+    names; without it such a distractor is ruled out by the item's own facts only.
+    """
+    extra = record.metadata.extra
+    path = extra.get("path") or []
+    if not path or not extra.get("answer"):
+        return None
+    known = item_names(record)
+
+    def name(node_id: str | None) -> str | None:
+        if not node_id:
+            return None
+        return known.get(node_id) or (names(node_id) if names else None)
+
+    lines: list[str] = []
+    observed = [o["name"] for o in extra.get("observed", []) if o.get("name")]
+    if observed:
+        lines.append(f"The findings are {'; '.join(observed)}.")
+    gene = None
+    for hop in path:
+        dst = name(hop.get("to"))
+        if dst is None:
+            return None
+        srcs = hop["from"] if isinstance(hop.get("from"), list) else [hop.get("from")]
+        for s in srcs:
+            src = name(s)
+            if src is None:
+                return None
+            # a masked first hop reads features -> anchor: the anchor has each feature
+            if isinstance(hop.get("from"), list):
+                lines.append(_hop_sentence(hop["relation"], dst, src))
+            else:
+                lines.append(_hop_sentence(hop["relation"], src, dst))
+        if isinstance(hop.get("from"), list) and len(path) > 1:
+            lines.append(f"So the patient most likely has {dst}.")
+        if hop["relation"] == "associated_with":
+            gene = dst
+    answer = extra["answer"]
+    for d in extra.get("distractors", []):
+        lines += _rule_out(d, name, answer.get("type"), gene, len(path) > 1)
+    lines.append(f"So the answer is {record.answer_text}.")
+    return "\n".join(dict.fromkeys(lines))  # a fact stated once, in first-seen order
+
+
+def _rule_out(
+    d: dict,
+    name: Callable[[str | None], str | None],
+    answer_type: str | None,
+    gene: str | None,
+    multi_hop: bool,
+) -> list[str]:
+    """The discriminative facts of one distractor: what it (or the sibling it came through) lacks."""
+    dname, lacks, via = d.get("name"), name(d.get("lacks")), d.get("via")
+    if not dname:
+        return []
+    if answer_type == "disease" and multi_hop and gene:  # allelic disorder: not this gene's disease
+        return [sentence("caused_by", dname, gene, negated=True)]
+    if not lacks:
+        return []
+    if not via or via == d.get("id"):
+        return [sentence("has_phenotype", dname, lacks, negated=True)]
+    vname = name(via)
+    if vname is None:
+        return []
+    link = {"gene": sentence("caused_by", vname, dname)}.get(answer_type or "")
+    if answer_type in ("phenotype", "lab", "imaging"):
+        link = sentence("has_phenotype", vname, dname)
+    return [*([link] if link else []), sentence("has_phenotype", vname, lacks, negated=True)]
+
+
+def grounded_reasoning(record: MCQ, names: Names | None = None, brief: bool = False) -> str:
+    """A chain for SFT: the grounded chain, or a one-line fallback for items without a stored path.
     ``brief`` names the conclusion only (the demo's tiny validator has a 64-token budget).
 
     >>> r = MCQ(id="x", source="synthetic", split="train", question="q?", options={"A": "Flu", "B": "Cold"},
@@ -20,17 +135,23 @@ def grounded_reasoning(record: MCQ, max_distractors: int = 2, brief: bool = Fals
     >>> grounded_reasoning(r)
     'The best-supported option is Flu.'
     """
-    extra = record.metadata.extra
-    observed = [o.get("name", "") for o in extra.get("observed", []) if o.get("name")]
-    answer = record.answer_text
-    if brief:  # a tiny model with a short token budget: name the conclusion only
-        return f"The findings fit {answer}." if observed else f"The best-supported option is {answer}."
-    if not observed:
-        return f"The best-supported option is {answer}."
-    names = {o.get("id"): o.get("name") for o in extra.get("observed", [])}
-    parts = [f"Findings: {'; '.join(observed)}.", f"{answer} has all of them."]
-    for d in extra.get("distractors", [])[:max_distractors]:
-        lacks = names.get(d.get("lacks"))
-        if lacks and d.get("name"):
-            parts.append(f"{d['name']} lacks {lacks}.")
-    return " ".join(parts)
+    if brief:
+        observed = record.metadata.extra.get("observed")
+        return (
+            f"The findings fit {record.answer_text}."
+            if observed
+            else f"The best-supported option is {record.answer_text}."
+        )
+    return grounded_chain(record, names) or f"The best-supported option is {record.answer_text}."
+
+
+def kg_names(kg) -> Names:
+    """``names`` from a loaded KG (``fleming.kg.store.KG``)."""
+
+    def look(node_id: str) -> str | None:
+        try:
+            return kg.name(kg.index(node_id))
+        except KeyError:
+            return None
+
+    return look

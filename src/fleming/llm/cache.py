@@ -127,16 +127,20 @@ class CachedBackend(BaseBackend):
     """Wraps a backend: cached samples are returned as they are; only missing ones reach the backend.
 
     ``stats`` counts, per instance, ``hits`` and ``misses`` (samples sent to the backend).
+    ``flush_every`` completions are written together (1: each as it arrives, so a killed run repeats no
+    answered request; the CoT stage uses that).
     """
 
-    def __init__(self, inner: BaseBackend, cache: ResponseCache, scope: dict | None = None):
+    def __init__(self, inner: BaseBackend, cache: ResponseCache, scope: dict | None = None,
+                 flush_every: int = 64):
         self.inner, self.cache, self.scope = inner, cache, dict(scope or {})
+        self.flush_every = flush_every
         self.kind, self.model_name = inner.kind, inner.model_name
         self.stats = {"hits": 0, "misses": 0}
 
     def scoped(self, scope: dict) -> CachedBackend:
         """The same backend and cache, with ``scope`` added to every key (``stats`` are shared)."""
-        view = CachedBackend(self.inner, self.cache, {**self.scope, **scope})
+        view = CachedBackend(self.inner, self.cache, {**self.scope, **scope}, self.flush_every)
         view.stats = self.stats
         return view
 
@@ -163,7 +167,7 @@ class CachedBackend(BaseBackend):
                     if c is not None:
                         on_result(j, s, c)
         if todo:
-            writer = _Writer(self.cache, model)
+            writer = _Writer(self.cache, model, every=self.flush_every)
 
             def store(pos: int, sample: int, c: Completion) -> None:
                 j = todo[pos]

@@ -4,6 +4,8 @@ It answers ``POST .../chat/completions`` after a fixed delay (``GET .../stats`` 
 and can inject faults at given rates:
 ``429``, ``500`` and ``400`` (answered at once, like a rate limiter), ``timeout`` (never answers),
 ``malformed`` (HTTP 200 with a truncated JSON body) and ``disconnect`` (drops the connection).
+``counts`` has ``answered`` (responses written) and ``repeated`` (answers to a request body answered
+before): what a resumed client must keep at zero.
 A raw asyncio protocol keeps its own cost near 30 µs a request, so a benchmark measures the client.
 
 >>> with StubServer(delay=0.01) as url:                      # doctest: +SKIP
@@ -13,6 +15,8 @@ A raw asyncio protocol keeps its own cost near 30 µs a request, so a benchmark 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import importlib
 import json
 import random
 import threading
@@ -71,6 +75,7 @@ class StubServer:
         self.delay, self.faults, self.reply = delay, dict(faults or {}), reply or default_reply
         self.host, self.port, self.rng = host, port, random.Random(seed)
         self.counts: Counter = Counter()
+        self.answered: Counter = Counter()  # sha256 of a request body -> times it was answered
         self.inflight = self.max_inflight = 0
         self.authorization: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -114,12 +119,17 @@ class StubServer:
                 else self._completion(body)
             self.inflight += 1
             self.max_inflight = max(self.max_inflight, self.inflight)
-            self._loop.call_later(self.delay, self._answer, transport, resp)
+            key = None if fault == "malformed" else hashlib.sha256(body).hexdigest()
+            self._loop.call_later(self.delay, self._answer, transport, resp, key)
 
-    def _answer(self, transport, data: bytes) -> None:
+    def _answer(self, transport, data: bytes, key: str | None = None) -> None:
         self.inflight -= 1
         if not transport.is_closing():
             transport.write(data)
+            if key is not None:  # a request body answered twice is a repeated request
+                self.answered[key] += 1
+                self.counts["answered"] += 1
+                self.counts["repeated"] += self.answered[key] > 1
 
     def _completion(self, body: bytes) -> bytes:
         req = json.loads(body)
@@ -179,9 +189,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fault", action="append", default=[], help="KIND=RATE, e.g. 429=0.05")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--reply", default=None, help="MODULE:FUNCTION making the content, e.g. "
+                                                  "fleming.cot.scripted:reply (default: a fixed answer)")
     args = ap.parse_args(argv)
     faults = {k: float(v) for k, v in (f.split("=", 1) for f in args.fault)}
-    server = StubServer(args.delay, faults, host=args.host, port=args.port)
+    reply = None
+    if args.reply:
+        module, _, func = args.reply.partition(":")
+        reply = getattr(importlib.import_module(module), func)
+    server = StubServer(args.delay, faults, reply=reply, host=args.host, port=args.port)
 
     async def run() -> None:
         srv = await server.serve()

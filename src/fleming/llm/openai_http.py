@@ -180,6 +180,7 @@ class OpenAIBackend(base.BaseBackend):
         key = os.environ.get(api_key_env)
         self._client = LeanHTTPClient(base_url, headers={"Authorization": f"Bearer {key}"} if key else {})
         self._loop: _LoopThread | None = None
+        self._gate: _Gate | None = None  # created on the loop thread, shared by all generate calls
 
     @property
     def cache_id(self) -> str:
@@ -250,7 +251,9 @@ class OpenAIBackend(base.BaseBackend):
         return out  # type: ignore[return-value]
 
     async def _run(self, jobs, done) -> None:
-        inflight = _Gate(self.concurrency)
+        if self._gate is None:  # one gate per backend: concurrent generate calls share ``concurrency``
+            self._gate = _Gate(self.concurrency)
+        inflight = self._gate
         slots = asyncio.Semaphore(self.concurrency * 4)  # jobs alive at once, backing off included
         pacer = _Pacer(self.rpm) if self.rpm else None
         pending: set[asyncio.Task] = set()
@@ -317,4 +320,4 @@ class OpenAIBackend(base.BaseBackend):
         if self._loop is not None:
             self._loop.loop.call_soon_threadsafe(self._client.close)
             self._loop.close()
-            self._loop = None
+            self._loop, self._gate = None, None
