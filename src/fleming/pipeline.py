@@ -144,6 +144,7 @@ class Demo:
         diff = dict(data.get("difficulty", {}))
         diff["llm"] = {**diff.get("llm", {}), **llm}  # `enabled` stays as the config says
         data["difficulty"] = diff
+        data["ambiguity"] = {**data.get("ambiguity", {}), **llm}  # `enabled` stays as the config says
         data.setdefault("decontam", {})["benchmarks"] = self.decontam_benchmarks()
         data.setdefault("mix", {}).setdefault("seed", self.cfg.seed)
         return build(RefineConfig, data, "refine", "demo config")
