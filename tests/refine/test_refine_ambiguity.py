@@ -185,7 +185,8 @@ def test_every_vote_is_cached(tmp_path):
     ({"k": 2, "min_flags": 3}, "min_flags (3) must be <= k (2)"),
     ({"k": 0}, "ambiguity.k: expected a value >= 1"),
     ({"unjudged": "maybe"}, "expected one of keep, drop"),
-    ({"prompt_id": "nope"}, "prompt_id 'nope'"),
+    ({"prompt_id": "nope"}, "prompt_id 'nope': expected a judge prompt"),
+    ({"prompt_id": "fleming-mcq-v1"}, "prompt_id 'fleming-mcq-v1': expected a judge prompt"),
 ])
 def test_config_errors_name_the_key(bad, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

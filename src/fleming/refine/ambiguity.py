@@ -75,8 +75,10 @@ class AmbiguityConfig:
 
         if self.min_flags > self.k:
             raise ValueError(f"min_flags ({self.min_flags}) must be <= k ({self.k})")
-        if self.prompt_id not in PROMPTS:
-            raise ValueError(f"prompt_id {self.prompt_id!r}: expected one of {', '.join(sorted(PROMPTS))}")
+        judges = sorted(p.id for p in PROMPTS.values() if p.kind == "judge")
+        if self.prompt_id not in judges:
+            raise ValueError(f"prompt_id {self.prompt_id!r}: expected a judge prompt, one of "
+                             f"{', '.join(judges)}")
 
 
 @dataclass
