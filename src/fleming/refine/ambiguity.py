@@ -187,7 +187,7 @@ class Ambiguity(Step):
         self.stat_update("votes", len(votes))
         self.stat_update("valid_votes", len(valid))
         self.stat_update("votes_naming_another_option", flags)
-        self.stat_update("votes_naming_the_key_as_other", sum(v.named_key for v in valid))
+        self.stat_update("votes_listing_the_key", sum(v.named_key for v in valid))
         for v in votes:
             if v.invalid:
                 self.stat_update(f"invalid_vote:{v.invalid}")
