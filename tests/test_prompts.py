@@ -48,7 +48,8 @@ def test_specs_are_versioned():
     assert DEFAULT_PROMPT in PROMPTS
     for pid, spec in PROMPTS.items():
         assert spec.id == pid and spec.version
-        assert "<answer></answer>" in spec.template and "<think></think>" in spec.template
+        asks_answer = "<answer></answer>" in spec.template and "<think></think>" in spec.template
+        assert asks_answer == (spec.kind == "answer") and spec.kind in ("answer", "judge")
     fingerprints = {s.fingerprint for s in PROMPTS.values()}
     assert len(fingerprints) == len(PROMPTS)
 

@@ -10,7 +10,8 @@ The instruction follows the paper (§4.1): the model reasons, then encloses the 
 
 A prompt id names a family; a record in language L uses the ``<id>-L`` variant when one exists
 (``fleming-mcq-v1`` -> ``fleming-mcq-v1-zh`` for CMExam and JMED). Change a prompt's text only by
-adding a new id: results are keyed on ``(id, version)``.
+adding a new id: results are keyed on ``(id, version)``. A ``judge`` prompt (the refine ambiguity gate's)
+shows the key and asks for JSON instead of an answer.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class PromptSpec:
     language: str = "en"
     context_label: str = "Context"
     multi_note: str = ""  # appended (via {multi}) when the record has several gold letters
+    kind: str = "answer"  # answer: graded <answer></answer>; judge: JSON (structured output adds the schema)
 
     @property
     def fingerprint(self) -> str:
@@ -80,6 +82,7 @@ _AMBIGUITY = PromptSpec(
         "there is none), and say why in reason, in one or two sentences."
     ),
     multi_note=" (this item has several correct options; judge only the options outside the key)",
+    kind="judge",
 )
 PROMPTS: dict[str, PromptSpec] = {p.id: p for p in (_EN, _ZH, _AMBIGUITY)}
 DEFAULT_PROMPT = "fleming-mcq-v1"

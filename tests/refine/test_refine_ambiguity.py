@@ -25,7 +25,7 @@ from fleming.llm.base import BaseBackend, Completion
 from fleming.llm.cache import CachedBackend, ResponseCache
 from fleming.llm.loadtest import StubServer
 from fleming.prompts import build_messages
-from fleming.refine.ambiguity import Ambiguity, AmbiguityConfig
+from fleming.refine.ambiguity import INVALID, Ambiguity, AmbiguityConfig
 from fleming.refine.config import RefineConfig
 from fleming.refine.labelcheck import write_review_queue
 from fleming.refine.pipeline import STEPS
@@ -185,7 +185,8 @@ def test_every_vote_is_cached(tmp_path):
     ({"k": 2, "min_flags": 3}, "min_flags (3) must be <= k (2)"),
     ({"k": 0}, "ambiguity.k: expected a value >= 1"),
     ({"unjudged": "maybe"}, "expected one of keep, drop"),
-    ({"prompt_id": "nope"}, "prompt_id 'nope'"),
+    ({"prompt_id": "nope"}, "prompt_id 'nope': expected a judge prompt"),
+    ({"prompt_id": "fleming-mcq-v1"}, "prompt_id 'fleming-mcq-v1': expected a judge prompt"),
 ])
 def test_config_errors_name_the_key(bad, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -248,3 +249,25 @@ def test_refine_run_queues_the_planted_item_and_review_apply_brings_it_back(tmp_
     assert final["planted"].answer == ["B", "C"]
     review = final["planted"].metadata.extra["review"]
     assert review == {"decision": "relabel", "from": ["B"], "to": ["B", "C"]}
+
+
+@pytest.mark.slow
+def test_gate_through_fleming_serve_with_the_tiny_model(served_tiny):
+    """The real server and model: whatever the 1M-parameter model writes, every vote is counted as valid
+    or invalid with a reason, and every item ends in exactly one outcome."""
+    from fleming.llm import make_backend
+
+    items = [PLANTED, CLEAN, *(number_item(f"n{i}", [i, i + 1, i + 2], "A") for i in range(2, 8))]
+    cfg = {"k": 2, "min_flags": 1, "max_tokens": 48, "max_retries": 0}
+    with make_backend("openai", "tiny", base_url=served_tiny["url"]) as be:
+        step, kept = gate(items, be, **cfg)
+    extra, n = step.stats.extra, len(items)
+    invalid = sum(v for key, v in extra.items() if key.startswith("invalid_vote:"))
+    assert extra["votes"] == 2 * n and extra["valid_votes"] + invalid == 2 * n
+    assert {key.split(":")[1] for key in extra if key.startswith("invalid_vote:")} <= set(INVALID)
+    assert step.stats.reconciles() and extra["ambiguous_rates"]["all"]["in"] == n
+    outcomes = Counter(r.metadata.extra["ambiguity"]["outcome"] for r in kept)
+    outcomes += Counter(item["record"]["metadata"]["extra"]["ambiguity"]["outcome"] for item in step.queue)
+    assert sum(outcomes.values()) + len(step.errors) == n
+    assert all(item["validator"]["model"] == "tiny" and len(item["validator"]["texts"]) == 2
+               for item in step.queue)

@@ -75,8 +75,10 @@ class AmbiguityConfig:
 
         if self.min_flags > self.k:
             raise ValueError(f"min_flags ({self.min_flags}) must be <= k ({self.k})")
-        if self.prompt_id not in PROMPTS:
-            raise ValueError(f"prompt_id {self.prompt_id!r}: expected one of {', '.join(sorted(PROMPTS))}")
+        judges = sorted(p.id for p in PROMPTS.values() if p.kind == "judge")
+        if self.prompt_id not in judges:
+            raise ValueError(f"prompt_id {self.prompt_id!r}: expected a judge prompt, one of "
+                             f"{', '.join(judges)}")
 
 
 @dataclass
@@ -185,7 +187,7 @@ class Ambiguity(Step):
         self.stat_update("votes", len(votes))
         self.stat_update("valid_votes", len(valid))
         self.stat_update("votes_naming_another_option", flags)
-        self.stat_update("votes_naming_the_key_as_other", sum(v.named_key for v in valid))
+        self.stat_update("votes_listing_the_key", sum(v.named_key for v in valid))
         for v in votes:
             if v.invalid:
                 self.stat_update(f"invalid_vote:{v.invalid}")
