@@ -83,3 +83,17 @@ def load_sft_dataset(path: str | Path):
     if not (d / "dataset_info.json").is_file():
         raise InputError(p, None, None, "no CoT dataset here (expected dataset/ from `fleming cot`)")
     return datasets.load_from_disk(str(d))
+
+
+def answer_only_dataset(records: list[MCQ], out: Path) -> int:
+    """``out/dataset`` and ``out/sft.parquet`` of answer-only rows (an empty think block, then the
+    answer): what teaches a non-reasoning base model the format (the ablation's Base row)."""
+    import datasets
+
+    rows = [sft_row(r, f"<think>\n</think>\n<answer>{', '.join(r.answer)}</answer>", "answer-only",
+                    "none", 0, {}) for r in records]
+    ds = datasets.Dataset.from_dict({c: [r[c] for r in rows] for c in COLUMNS}, features=_features())
+    out.mkdir(parents=True, exist_ok=True)
+    ds.save_to_disk(str(out / "dataset"))
+    ds.to_parquet(str(out / "sft.parquet"))
+    return len(rows)

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from fleming.errors import ConfigError
+from fleming.errors import ConfigError, FlemingError
 from fleming.io import read_records, write_json, write_records
 from fleming.records import MCQ
 
@@ -148,6 +148,10 @@ def run_refine(cfg, root: Path, d: Path) -> dict[str, Any]:
         report = RefineRun(refine_config(cfg, root, None), root).run()
     path = training_set_path(root)
     recs = list(read_records(path))
+    if not recs:
+        raise FlemingError(f"{path}: refinement kept no training item; see {root / 'refine' / 'reports'}"
+                           "/funnel.md for where they were dropped (a label check whose validator never "
+                           "answers right sends every item to the review queue)")
     write_json(d / "training_set.json", {"path": str(path), "items": len(recs)})
     return {"training_items": len(recs),
             "difficulty": dict(Counter(r.metadata.difficulty for r in recs)),

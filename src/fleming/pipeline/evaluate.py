@@ -47,16 +47,18 @@ def _format_rate(rows: list[dict[str, Any]]) -> float | None:
     return sum(check_format(t) for t in texts) / len(texts) if texts else None
 
 
-def _claims(rows: list[dict[str, Any]], records: dict[str, MCQ], kg: Path) -> dict[str, Any] | None:
+def _claims(rows: list[dict[str, Any]], kg: Path) -> dict[str, Any] | None:
     """Claim precision of the model's greedy chains against the KG (``fleming.cot.claims``)."""
-    from fleming.cot.claims import ClaimChecker
+    from collections import Counter
 
-    checker = ClaimChecker.load(kg)
-    true = false = unchecked = 0
-    for r in rows:
-        for text in r["responses"]:
-            res = checker.check(text, records[r["id"]])
-            true, false, unchecked = true + res.true, false + res.false, unchecked + res.uncheckable
+    from fleming.cot.claims import ClaimChecker
+    from fleming.kg.store import KG
+
+    if not (kg / "nodes.parquet").is_file():
+        return None
+    checker = ClaimChecker(KG.load(kg))
+    verdicts = Counter(v for r in rows for text in r["responses"] for _, v in checker.check_text(text))
+    true, false, unchecked = verdicts["true"], verdicts["false"], verdicts["uncheckable"]
     checked = true + false
     return {"true": true, "false": false, "uncheckable": unchecked,
             "precision": true / checked if checked else None}
@@ -66,7 +68,7 @@ def evaluate_row(model: Path, records: list[MCQ], out: Path, ev, kg: Path) -> di
     greedy = _run(model, records, out / "greedy", ev, 1, 0.0)
     row: dict[str, Any] = {"greedy": _summary(greedy["results"]), "format_rate": _format_rate(greedy["rows"]),
                            "correct": {r["id"]: bool(r["correct"]) for r in greedy["rows"]}}
-    row["claims"] = _claims(greedy["rows"], {r.id: r for r in records}, kg)
+    row["claims"] = _claims(greedy["rows"], kg)
     if ev.samples > 1:
         sampled = _run(model, records, out / f"sampled_k{ev.samples}", ev, ev.samples, ev.temperature)
         res = sampled["results"]

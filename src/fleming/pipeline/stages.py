@@ -81,7 +81,7 @@ def stages(cfg, root: Path) -> list[Stage]:
         st("model", lambda d: train.run_model(c, root, d, kg), c.model, not c.model.get("path")),
         st("validator", lambda d: train.run_validator(c, root, d, kg), c.validator, c.validator.enabled),
         st("refine", lambda d: data.run_refine(c, root, d), c.refine),
-        st("cot", lambda d: train.run_cot_stage(c, root, d), c.cot, c.cot.get("enabled", True)),
+        st("cot", lambda d: train.run_cot_stage(c, root, d, kg), c.cot, c.cot.get("enabled", True)),
         st("base", lambda d: train.run_base(c, root, d), c.base, c.base.get("enabled", False)),
         st("sft", lambda d: train.run_sft(c, root, d, start("sft")), c.sft, on["sft"]),
         st("grpo1", lambda d: train.run_grpo1(c, root, d, start("grpo1")), _grpo(c, 1), on["grpo1"]),

@@ -64,22 +64,23 @@ def run_validator(cfg, root: Path, d: Path, kg: Path) -> dict[str, Any]:
     run_synth(cfg, root, d / "items", n=cfg.validator.n, seed=cfg.synth.seed + 1_000_003)
     seen = {stem_key(r) for r in read_records(root / "synth" / "items.jsonl")}
     items = [r for r in read_records(d / "items" / "items.jsonl") if stem_key(r) not in seen]
-    cot = run_cot(CotConfig(), items, d / "cot")
+    cot = run_cot(CotConfig(kg=str(kg), progress=False), items, d / "cot")
     sft = build(SFTSection, cfg.validator.sft, "validator.sft", cfg.source)
-    stats = run_sft_stage(sft, model_dir(cfg, root), d / "cot", d, log=print)
-    return {"items": len(items), "cot": cot.get("kept"), "sft": stats}
+    stats = run_sft_stage(sft, model_dir(cfg, root), d / "cot", d, where="validator.sft.trl", file=cfg.source)
+    return {"items": len(items), "cot_kept": cot.get("kept"), "sft": stats}
 
 
-def cot_config(cfg):
+def section(cfg, name: str) -> dict[str, Any]:
+    """A stage's section without the run-level ``enabled`` switch."""
+    return {k: v for k, v in getattr(cfg, name).items() if k != "enabled"}
+
+
+def run_cot_stage(cfg, root: Path, d: Path, kg: Path) -> dict[str, Any]:
     from fleming.cot.config import CotConfig
-
-    return build(CotConfig, cfg.cot, "cot", cfg.source)
-
-
-def run_cot_stage(cfg, root: Path, d: Path) -> dict[str, Any]:
     from fleming.cot.run import run_cot
 
-    return run_cot(cot_config(cfg), training_set(root), d)
+    cot = build(CotConfig, {"kg": str(kg), **section(cfg, "cot")}, "cot", cfg.source)
+    return run_cot(cot, training_set(root), d)
 
 
 def run_base(cfg, root: Path, d: Path) -> dict[str, Any]:
@@ -88,23 +89,24 @@ def run_base(cfg, root: Path, d: Path) -> dict[str, Any]:
     from fleming.cot.dataset import answer_only_dataset
     from fleming.train.sft import SFTSection, run_sft_stage
 
-    section = {k: v for k, v in cfg.base.items() if k != "enabled"}
     answer_only_dataset(training_set(root), d / "data")
-    sft = build(SFTSection, section, "base", cfg.source)
-    return run_sft_stage(sft, model_dir(cfg, root), d / "data", d)
+    sft = build(SFTSection, section(cfg, "base"), "base", cfg.source)
+    return run_sft_stage(sft, model_dir(cfg, root), d / "data", d, where="base.trl", file=cfg.source)
 
 
 def run_sft(cfg, root: Path, d: Path, start: Path) -> dict[str, Any]:
     from fleming.train.sft import SFTSection, run_sft_stage
 
-    sft = build(SFTSection, cfg.sft, "sft", cfg.source)
-    return run_sft_stage(sft, start, root / "cot", d)
+    sft = build(SFTSection, section(cfg, "sft"), "sft", cfg.source)
+    return run_sft_stage(sft, start, root / "cot", d, where="sft.trl", file=cfg.source)
 
 
 def grpo_config(cfg):
     from fleming.train.grpo import GRPOSection
 
-    return build(GRPOSection, cfg.grpo, "grpo", cfg.source)
+    g = build(GRPOSection, section(cfg, "grpo"), "grpo", cfg.source)
+    g.file, g.where = cfg.source, "grpo."
+    return g
 
 
 def run_grpo1(cfg, root: Path, d: Path, start: Path) -> dict[str, Any]:
