@@ -51,7 +51,7 @@ def sections(cfg) -> dict[str, Any]:
 
 
 def _without(d: dict[str, Any], key: str) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k != key}
+    return {k: v for k, v in d.items() if k not in (key, "accelerate")}
 
 
 def _refine_probe(cfg):
@@ -92,10 +92,9 @@ def stages(cfg, root: Path) -> list[Stage]:
 
 
 def _grpo(cfg, stage: int) -> dict[str, Any]:
-    """The part of the GRPO section a stage depends on (stage 2 also depends on stage 1's)."""
-    g = cfg.grpo
-    common = _without(g, "stage1") if stage == 1 else g
-    return {"stage": stage, **{k: v for k, v in common.items() if k != "stage2" or stage == 2}}
+    """The part of the GRPO section a stage depends on: stage 1 not on mining or stage 2's settings."""
+    drop = ("stage2", "mining") if stage == 1 else ()
+    return {"stage": stage, **{k: v for k, v in cfg.grpo.items() if k not in drop}}
 
 
 def _grpo_on(cfg, stage: int) -> bool:

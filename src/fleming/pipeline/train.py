@@ -35,8 +35,42 @@ def start_model(cfg, root: Path, stage: str, enabled: dict[str, bool]) -> Path:
         if s == "model":
             return model_dir(cfg, root)
         if enabled.get(s):
-            return root / s
+            return checkpoint(root / s)
     return model_dir(cfg, root)
+
+
+def checkpoint(d: Path) -> Path:
+    """A stage's checkpoint: its folder, or the ``stage1`` / ``stage2`` folder that ``fleming train grpo``
+    writes when the stage ran under ``accelerate launch``."""
+    for c in (d, d / "stage1", d / "stage2"):
+        if any(c.glob("*.safetensors")):
+            return c
+    return d
+
+
+def section(cfg, name: str) -> dict[str, Any]:
+    """A stage's own section, without the run-level keys ``enabled`` and ``accelerate``."""
+    return {k: v for k, v in getattr(cfg, name).items() if k not in ("enabled", "accelerate")}
+
+
+def launch(cfg, name: str, d: Path, body: dict[str, Any], command: list[str]) -> dict[str, Any] | None:
+    """Run the stage under ``accelerate launch`` when its section names an accelerate config (several
+    GPUs, DeepSpeed): the section, completed with this run's paths, goes to ``d/NAME.yaml`` and the
+    stage's own command (``fleming train sft|grpo``) trains from it. None when there is no launcher."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    acc = getattr(cfg, name).get("accelerate")
+    if not acc:
+        return None
+    conf = d / f"{name}.yaml"
+    conf.write_text(yaml.safe_dump({name: body}, sort_keys=False))
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(acc), "-m",
+           "fleming.cli", "train", *command, str(conf)]
+    subprocess.run(cmd, check=True)
+    return {"launched": " ".join(cmd[1:])}
 
 
 def run_model(cfg, root: Path, d: Path, kg: Path) -> dict[str, Any]:
@@ -70,11 +104,6 @@ def run_validator(cfg, root: Path, d: Path, kg: Path) -> dict[str, Any]:
     return {"items": len(items), "cot_kept": cot.get("kept"), "sft": stats}
 
 
-def section(cfg, name: str) -> dict[str, Any]:
-    """A stage's section without the run-level ``enabled`` switch."""
-    return {k: v for k, v in getattr(cfg, name).items() if k != "enabled"}
-
-
 def run_cot_stage(cfg, root: Path, d: Path, kg: Path) -> dict[str, Any]:
     from fleming.cot.config import CotConfig
     from fleming.cot.run import run_cot
@@ -97,7 +126,12 @@ def run_base(cfg, root: Path, d: Path) -> dict[str, Any]:
 def run_sft(cfg, root: Path, d: Path, start: Path) -> dict[str, Any]:
     from fleming.train.sft import SFTSection, run_sft_stage
 
-    sft = build(SFTSection, section(cfg, "sft"), "sft", cfg.source)
+    body = section(cfg, "sft")
+    launched = launch(cfg, "sft", d, {**body, "model": str(start), "data": str(root / "cot"), "out": str(d)},
+                      ["sft"])
+    if launched:
+        return launched
+    sft = build(SFTSection, body, "sft", cfg.source)
     return run_sft_stage(sft, start, root / "cot", d, where="sft.trl", file=cfg.source)
 
 
@@ -110,16 +144,24 @@ def grpo_config(cfg):
 
 
 def run_grpo1(cfg, root: Path, d: Path, start: Path) -> dict[str, Any]:
+    from fleming.pipeline.data import training_set_path
     from fleming.train.grpo import run_grpo_stage
 
-    return run_grpo_stage(grpo_config(cfg), 1, start, training_set(root), d)
+    body = {**section(cfg, "grpo"), "model": str(start), "data": str(training_set_path(root)), "out": str(d)}
+    launched = launch(cfg, "grpo", d, body, ["grpo", "--stage", "1"])
+    return launched or run_grpo_stage(grpo_config(cfg), 1, start, training_set(root), d)
 
 
 def run_grpo2(cfg, root: Path, d: Path, start: Path) -> dict[str, Any]:
+    from fleming.pipeline.data import training_set_path
     from fleming.train.grpo import run_stage2
 
-    val = list(read_records(root / "split" / "validation.jsonl"))
-    return run_stage2(grpo_config(cfg), start, training_set(root), d, heldout=val or None)
+    val = root / "split" / "validation.jsonl"
+    body = {**section(cfg, "grpo"), "model": str(start), "data": str(training_set_path(root)), "out": str(d),
+            "heldout": {**section(cfg, "grpo").get("heldout", {}), "path": str(val)}}
+    launched = launch(cfg, "grpo", d, body, ["grpo", "--stage", "2", "--model", str(start)])
+    return launched or run_stage2(grpo_config(cfg), start, training_set(root), d,
+                                  heldout=list(read_records(val)) or None)
 
 
 def trained_rows(root: Path) -> list[tuple[str, str, Path]]:
@@ -127,8 +169,8 @@ def trained_rows(root: Path) -> list[tuple[str, str, Path]]:
     out = []
     for stage, label in ROWS:
         d = root / stage
-        if (d / ".done").is_file() and any(d.glob("*.safetensors")):
-            out.append((stage, label, d))
+        if (d / ".done").is_file() and any(checkpoint(d).glob("*.safetensors")):
+            out.append((stage, label, checkpoint(d)))
     return out
 
 
