@@ -38,6 +38,8 @@ def register(app: typer.Typer) -> None:
         concurrency: int = typer.Option(None, help="openai: requests in flight (default 64)."),
         timeout: float = typer.Option(None, help="openai: seconds per request (default 120)."),
         max_retries: int = typer.Option(None, help="openai: retries on 429/5xx/timeouts (default 6)."),
+        train_sources: str = typer.Option(None, help="Comma list of the loaders the model was trained on "
+                                          "(e.g. pubmedqa_train): warns when a benchmark holds their items."),
     ) -> None:
         """Evaluate MODEL: writes DIR/<benchmark>.jsonl per item, DIR/results.{json,md,png}."""
         if ctx.invoked_subcommand is not None:
@@ -51,7 +53,9 @@ def register(app: typer.Typer) -> None:
         settings = EvalSettings(model=model, backend=backend, base_url=base_url, samples=samples, seed=seed,
                                 temperature=temperature, max_tokens=max_tokens, batch_size=batch_size,
                                 prompt=prompt, think_opened=think_opened, limit=limit, cache=not no_cache,
-                                backend_options=_backend_options(backend, concurrency, timeout, max_retries))
+                                backend_options=_backend_options(backend, concurrency, timeout, max_retries),
+                                train_sources=tuple(x.strip() for x in (train_sources or "").split(",")
+                                                    if x.strip()))
         _run(settings, parse_list(benchmarks), data_dir, out)
 
     @eval_app.command("compare")
