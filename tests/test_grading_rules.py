@@ -67,6 +67,12 @@ MGMT = {**{k: f"Step {k}" for k in "ABCDEFGIJ"}, "H": "Perform a wet mount", "J"
      "that he can't fail to disclose this mistake"}, ["B"]),
     ("Refuse to  dictate the operativ report", ETHICS, ["D"]),
     # hand-written forms of the issue
+    ("Adrenaline raises blood pressure within seconds.\nOption D: Adrenaline", O4, ["D"]),
+    ("Option A: Glucagon\nOption B: Insulin\nOption D: Adrenaline", O4, None),  # a list, not a choice
+    ("Checking each:\nA ✗ raises glucose\nB ✓ lowers glucose\nC ✗\nD ✗", O4, ["B"]),
+    ("Checking each:\nA ✓ raises glucose\nB ✓ lowers glucose\nC ✗\nD ✗", O4, None),  # two ticked
+    ("The answer is (B, F).", O10, ["B", "F"]),  # Phi-3 MMLU-Pro 6087
+    ("The answer is (a) 0.217, (b) 0.356.", O10, None),  # Phi-3 MMLU-Pro 3298: sub-question answers
     ("answer: a", O4, ["A"]),
     ("Reasoning done.\nfinal answer: d", O4, ["D"]),
     ("Not A: glucagon raises glucose. So C.", O4, ["C"]),
@@ -107,8 +113,7 @@ def _bench():
 
 
 # Rows where the extractor and the adjudicated truth still differ (read and kept as known errors):
-KNOWN = {("phi3mini_mmlu_pro", "3298"), ("phi3mini_mmlu_pro", "6087"), ("phi3mini_mmlu_pro", "6197"),
-         ("phi3mini_mmlu_pro", "6628"), ("mixtral_medqa_afrimed", "c690c8d9-6b8a-4fe7-9408-93712a2f8611")}
+KNOWN = {("phi3mini_mmlu_pro", "6197"), ("mixtral_medqa_afrimed", "c690c8d9-6b8a-4fe7-9408-93712a2f8611")}
 
 
 def test_extractor_matches_the_adjudications_on_real_outputs(shared):

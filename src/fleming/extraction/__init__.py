@@ -136,7 +136,8 @@ def _from_statements(segment: str, options: Mapping[str, str]) -> Parsed:
         if parsed is NO_SLOT:  # \boxed{no} (PubMedQA)
             parsed = match_option_text(m.group(1), options, prefix=False)
         found.append((m.start(), m.end(), parsed))  # type: ignore[arg-type]
-    for rule in (rules.concluding, rules.option_line, rules.terminal_so):
+    for rule in (rules.concluding, rules.option_line, rules.option_last_line, rules.tick_list,
+                 rules.terminal_so):
         found += rule(text, options)
     if not found:
         return _bold_last_line(segment, options)

@@ -141,6 +141,51 @@ def option_line(text: str, options: Mapping[str, str]) -> list[Found]:
     return [(start, start + len(lines[-1]), parsed)]  # type: ignore[list-item]
 
 
+_OPTION_WORD_LINE = re.compile(r"(?i:option|choice)\s+\(?[A-Z]\)?\s*[:.)-]\s*\S")
+
+
+def option_last_line(text: str, options: Mapping[str, str]) -> list[Found]:
+    """The response ends on "Option D: <D's text>" and nothing else, not closing a list of options.
+
+    Hand-written form from the issue: "... raises blood pressure quickly.\nOption D: Adrenaline" -> D.
+    """
+    lines = [ln.strip() for ln in text.rstrip().splitlines() if ln.strip()]
+    if len(lines) < 2 or not _OPTION_WORD_LINE.match(lines[-1]):
+        return []
+    if any(_OPTION_WORD_LINE.match(ln) or re.match(r"\(?[A-Z]\)?[.:)]\s", ln) for ln in lines[-4:-1]):
+        return []  # the last of several option lines: a review, not a choice
+    parsed = letter_with_text(lines[-1].rstrip("."), options)
+    if parsed is NO_SLOT or parsed is None or not re.search(r"[:.)-]\s*\S", lines[-1]):
+        return []
+    start = text.rstrip().rfind(lines[-1])
+    return [(start, start + len(lines[-1]), parsed)]  # type: ignore[list-item]
+
+
+# ---------------------------------------------------------------- a tick list
+_TICK_LINE = re.compile(r"\s*(?:[-*]\s*)?(?:(?i:option|choice)\s+)?\(?([A-Z])\)?[.:)]?\s*(?P<body>.*)")
+_TICK, _CROSS = re.compile(r"[✓✔☑✅]"), re.compile(r"[✗✘❌×]")
+
+
+def tick_list(text: str, options: Mapping[str, str]) -> list[Found]:
+    """The response ends on a list of options marked one by one, and exactly one is ticked.
+
+    Hand-written form from the issue: "A ✗ raises glucose" / "B ✓ lowers glucose" / "C ✗" / "D ✗" -> B.
+    Two ticks, or an unmarked option line in the list, commit to nothing.
+    """
+    lines = [ln for ln in text.rstrip().splitlines() if ln.strip()]
+    block = []
+    for ln in reversed(lines):
+        m = _TICK_LINE.fullmatch(ln)
+        if not m or m[1] not in options or not (_TICK.search(m["body"]) or _CROSS.search(m["body"])):
+            break
+        block.append((m[1], bool(_TICK.search(m["body"])) and not _CROSS.search(m["body"])))
+    if len(block) < 2:
+        return []
+    start = text.rstrip().rfind(lines[-len(block)])
+    ticked = sorted({x for x, ok in block if ok})
+    return [(start, len(text.rstrip()), ticked if len(ticked) == 1 else None)]
+
+
 # ---------------------------------------------------------------- "... so C." at the very end
 _SO_END = re.compile(r"(?i)(?:^|[.;,!]\s*|\s)(?:so|hence|thus|therefore)[,:]?\s+\(?([A-Z])\)?\s*[.!]?\s*$")
 

@@ -22,6 +22,8 @@ _FILLER = re.compile(r"(?i)(?:the|options?|choices?|letter|closest\s+to|most\s+l
 _TOKEN = re.compile(r"\(\s*([A-Za-z])\s*\)|\[([A-Z])\]|([A-Z])(?![A-Za-z0-9'’\-])")
 _RUN = re.compile(r"[A-Z]{2,}(?![A-Za-z0-9'’\-])")  # "ABD": multi-answer, after Chinese cues and in tags
 _AND = re.compile(r"\s*(?:[,;]\s*(?:and\s+)?|&|\+|\band\b|和|及|与)\s*")
+_PAREN_LIST = re.compile(r"\(\s*[A-Z](?:\s*,\s*[A-Z])+\s*\)")
+_SUB_PARTS = re.compile(r"\(a\)[^\n]{0,80}?\(b\)")
 _LOWER = re.compile(r"([a-z])\s*[.)]?[ \t]*(?:\n|$)")
 _EITHER = re.compile(r"(?i)(?:either|between)\s+")
 _OR_NOW = re.compile(r"\s*,?\s*(?:\bor\b|或者?|还是|/)\s*\(?[A-Z](?![a-z])")  # "B or C", "B/C", "B或C"
@@ -70,6 +72,12 @@ def parse_slot(span: str, options: Mapping[str, str], runs: bool = False) -> Par
     explicit, hedged = s.startswith(("(", "[")), False
     while m := _FILLER.match(s) or _EITHER.match(s):
         s, hedged = s[m.end():], hedged or m.re is _EITHER
+    if group := _PAREN_LIST.match(s):  # "(B, F)": several letters in one pair of brackets
+        letters = re.findall(r"[A-Z]", group[0])
+        return sorted(letters) if all(x in options for x in letters) and len(set(letters)) == len(letters) \
+            else None
+    if _SUB_PARTS.match(s):
+        return None  # "(a) 0.217, (b) 0.356": answers to sub-questions, not an option
     letters, end, bare = _letters_at(s, runs)
     low = _LOWER.match(s)
     if not letters and low and not explicit:  # "answer: a" (lowercase, alone on its line)
