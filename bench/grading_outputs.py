@@ -232,6 +232,23 @@ def measure(rows: list[Row], extractors: dict[str, Callable[..., Letters]],
     return res
 
 
+END_SETS = ("gemini_mmlu_pro", "llama31_70b_mmlu_pro", "phi3mini_mmlu_pro", "gpt4_mirage_medqa")
+
+
+def cut_probe(rows: list[Row], extractors: dict[str, Callable[..., Letters]]) -> dict[str, int]:
+    """Precision probe: each response cut at 30/60/90% of its length (mid-reasoning, before the final
+    answer these models write at the end). A letter read from a cut response was read from the middle
+    of the reasoning, unless the cut happens to fall just after a complete answer."""
+    out = {"n": 0, **{k: 0 for k in extractors}}
+    for r in rows:
+        for frac in (0.3, 0.6, 0.9):
+            cut = r.response[:int(len(r.response) * frac)]
+            out["n"] += 1
+            for k, fn in extractors.items():
+                out[k] += fn(cut, r.options) is not None
+    return out
+
+
 def dump(rows: list[Row], res: dict, adj: dict, extractors: list[str]) -> None:
     for i, r in enumerate(rows):
         votes = {"official": r.official, **{k: res["preds"][k][i] for k in extractors}}
@@ -274,6 +291,13 @@ def main() -> None:
     print("\nnulls of the last extractor, by adjudicated reason:")
     for name, c in reasons.items():
         print(f"  {name}: " + (", ".join(f"{k} {v}" for k, v in c.most_common()) or "none"))
+    if args.dump:
+        return
+    print("\nprecision probe: responses of the answer-at-the-end files cut at 30/60/90%, letters read:")
+    for name in END_SETS:
+        p = cut_probe(sets[name], extractors)
+        read = ", ".join(f"{k} {_pct(p[k], p['n'])}" for k in extractors)
+        print(f"  {name}: {p['n']} cut responses; {read}")
 
 
 if __name__ == "__main__":

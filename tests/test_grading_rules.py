@@ -76,6 +76,9 @@ MGMT = {**{k: f"Step {k}" for k in "ABCDEFGIJ"}, "H": "Perform a wet mount", "J"
     ("answer: a", O4, ["A"]),
     ("Reasoning done.\nfinal answer: d", O4, ["D"]),
     ("Not A: glucagon raises glucose. So C.", O4, ["C"]),
+    ("A high dose suppresses ACTH even in Cushing's disease, so A", O4, None),  # cut before its full stop
+    ("HIV was first identified by clinical observation. The answer is not (A).\n\nAnswer: Let's think", O4,
+     None),  # Phi-3 MMLU-Pro 6771, cut: a negated letter is no opening answer
     ("\\boxed{no}", YNM, ["B"]),
     ("<think>Beta cells secrete it.</think>\nInsulin", O4, ["B"]),
     ("因此C正确。", O4, ["C"]),

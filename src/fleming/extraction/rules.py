@@ -96,14 +96,16 @@ def concluding(text: str, options: Mapping[str, str]) -> list[Found]:
     if len(refs) != 1:
         return []
     m = _COPULA.search(sentence) or _PRAISED.search(sentence)
-    if m is None or (m.re is _PRAISED and not re.search(r"[.!]\s*$", sentence)):
+    if m is None or not re.search(r"[.!)]\s*$", sentence):
         return []  # no commitment, or a sentence cut off (truncated output)
     letter, span = m["a"] or m["b"], (start + m.start(), start + m.end())
-    if _NEGATED.search(sentence[max(0, m.start() - 12):m.start()]):
-        return [(*span, None)]
     quoted = (m["text"] or "").strip(" ,.:;-")
-    if letter not in options or contradicts(quoted, letter, options):
+    if letter not in options or _NEGATED.search(sentence[max(0, m.start() - 12):m.start()]):
         return [(*span, None)]
+    if contradicts(quoted, letter, options):
+        return [(*span, None)]
+    if m.re is _COPULA and quoted and not consistent(quoted, options[letter]):
+        return []  # "... is (G) because it suggests ...": the letter is inside the reasoning
     return [(*span, [letter])]
 
 
@@ -187,7 +189,8 @@ def tick_list(text: str, options: Mapping[str, str]) -> list[Found]:
 
 
 # ---------------------------------------------------------------- "... so C." at the very end
-_SO_END = re.compile(r"(?i)(?:^|[.;,!]\s*|\s)(?:so|hence|thus|therefore)[,:]?\s+\(?([A-Z])\)?\s*[.!]?\s*$")
+_SO_END = re.compile(r"(?i)(?:^|[.;,!]\s*|\s)(?:so|hence|thus|therefore)[,:]?\s+"
+                     r"(?:\(([A-Z])\)|([A-Z]))\s*[.!]\s*$")
 
 
 def terminal_so(text: str, options: Mapping[str, str]) -> list[Found]:
@@ -197,8 +200,9 @@ def terminal_so(text: str, options: Mapping[str, str]) -> list[Found]:
     """
     m = _SO_END.search(text.rstrip())
     if m is None:
-        return []
-    return [(m.start(), m.end(), [m[1]] if m[1] in options else None)]
+        return []  # also "... so A" cut off before its full stop
+    letter = m[1] or m[2]
+    return [(m.start(), m.end(), [letter] if letter in options else None)]
 
 
 # ---------------------------------------------------------------- the opening line
@@ -234,7 +238,8 @@ def leading_option(segment: str, options: Mapping[str, str]) -> Parsed:
     if parsed is not NO_SLOT:
         return None if echo and parsed and parsed != [echo["echo"]] else parsed
     tl = _TEXT_THEN_LETTER.fullmatch(line) if len(line) <= 300 else None
-    if tl and tl["letter"] in options:
+    if tl and tl["letter"] in options and (consistent(tl["text"], options[tl["letter"]]) or (
+            len(tl["text"]) <= 40 and not re.search(r"[.!?]\s|\bnot\b", tl["text"]))):
         other = match_option_text(tl["text"], options, prefix=False)
         return None if other is not None and other != [tl["letter"]] else [tl["letter"]]
     found = match_option_text(line, options, prefix=False) or fuzzy_option(line, options)

@@ -138,14 +138,31 @@ def consistent(text: str, option_text: str) -> bool:
         return False
     if a == b or (len(b) >= 8 and (a.startswith(b) or (len(a) >= 8 and b.startswith(a)))):
         return True
-    if re.findall(r"\d+", a) != re.findall(r"\d+", b):
-        return False  # "1200 mg" is not "1500 mg", however alike the strings
-    return len(a) >= 4 and SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.85
+    return _close(a, b)
+
+
+def _close(a: str, b: str) -> bool:
+    """Equal up to spacing and one mistyped word ("operativ" for "operative"); never a different word
+    ("high" for "low") or number ("1200" for "1500")."""
+    if a == b or a.replace(" ", "") == b.replace(" ", ""):
+        return True
+    wa, wb = a.split(), b.split()
+    diff = [(x, y) for x, y in zip(wa, wb, strict=False) if x != y]
+    if len(wa) != len(wb) or len(wa) < 3 or len(diff) != 1 or re.search(r"\d", "".join(diff[0])):
+        return False
+    x, y = diff[0]
+    if wa[-1] == x and (y.startswith(x) or x.startswith(y)):
+        return False  # the last word cut short: a truncated text, not a typo
+    return SequenceMatcher(None, x, y, autojunk=False).ratio() >= 0.75
 
 
 def fuzzy_option(text: str, options: Mapping[str, str]) -> list[str] | None:
-    """The one option whose text ``text`` is, up to typography ("’" vs "'", a typo, spacing)."""
-    hits = [k for k, v in options.items() if consistent(text, v) and _plain(v)]
+    """The one option whose whole text ``text`` is, up to typography ("’" vs "'", a typo, spacing).
+
+    The whole text, not a prefix: "Klinefelter syndrome is a sex chromosome disorder" is prose.
+    """
+    a = _plain(text)
+    hits = [k for k, v in options.items() if (b := _plain(v)) and a and _close(a, b)]
     return hits if len(hits) == 1 else None
 
 
