@@ -2,8 +2,9 @@
 
 Every rule reads a fixed place: a JSON answer field, the concluding sentence, the last line, or the
 opening line. None reads a letter out of the middle of the reasoning, and each checks a quoted option
-text against its letter (a letter that contradicts its own text commits to nothing). The examples
-are real responses from ../shared/benchmarks/_outputs (see docs/extraction-rules.md).
+text against its letter (a letter that contradicts its own text commits to nothing). Examples name
+their source: real responses from ../shared/benchmarks/_outputs (model, file, row id), the forms the
+issue quotes from outputs not kept here, or hand-written (said so). See docs/extraction-rules.md.
 """
 
 from __future__ import annotations
@@ -129,9 +130,9 @@ _LEAD_IN = re.compile(r"(?i)(?:\b(?:answer|is|would\s+be|choose|select|pick)|是
 def option_line(text: str, options: Mapping[str, str]) -> list[Found]:
     """The last line is one option, letter and text, after a lead-in that commits ("... is:", "Answer:").
 
-    "The most appropriate next step is:" / "(H) Text" (the issue's MedXpertQA form), and
-    Llama-3.1-70B (MMLU-Pro): "... The answer is:" / "(H) Text". A list of several option lines
-    at the end (the options echoed) commits to nothing and gives no statement.
+    The form the issue quotes from a 24B model's MedXpertQA outputs (not in ../shared):
+    "The most appropriate next step is:" / "**(H) Text**" -> H. A lead-in that does not commit
+    ("Options to consider:") gives no statement.
     """
     lines = [ln.strip() for ln in text.rstrip().splitlines() if ln.strip()]
     if len(lines) < 2 or not _LEAD_IN.search(lines[-2]) or _NEGATED.search(lines[-2]):
