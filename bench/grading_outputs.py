@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -293,6 +294,13 @@ def main() -> None:
         print(f"  {name}: " + (", ".join(f"{k} {v}" for k, v in c.most_common()) or "none"))
     if args.dump:
         return
+    every = [r for rows in sets.values() for r in rows]
+    for k, fn in extractors.items():
+        t0 = time.perf_counter()
+        for r in every:
+            fn(r.response, r.options)
+        per = 1e6 * (time.perf_counter() - t0) / len(every)
+        print(f"{k}: {per:.0f} us per response ({len(every)} responses)")
     print("\nprecision probe: responses of the answer-at-the-end files cut at 30/60/90%, letters read:")
     for name in END_SETS:
         p = cut_probe(sets[name], extractors)

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fleming.grading import extract_answer
 
@@ -82,10 +84,32 @@ MGMT = {**{k: f"Step {k}" for k in "ABCDEFGIJ"}, "H": "Perform a wet mount", "J"
     ("\\boxed{no}", YNM, ["B"]),
     ("<think>Beta cells secrete it.</think>\nInsulin", O4, ["B"]),
     ("因此C正确。", O4, ["C"]),
+    ("分析：胰岛素降低血糖。\n答案为：\nB. Insulin", O4, ["B"]),  # a Chinese lead-in, the option alone
+    ("B. 胰岛素\n\n解析：胰岛素由β细胞分泌。", {**O4, "B": "胰岛素"}, ["B"]),  # opens with its option
     ("综上，C和E最可能。", {k: k for k in "ABCDE"}, ["C", "E"]),
 ])
 def test_forms(response, options, expected):
     assert extract_answer(response, options) == expected
+
+
+_VERDICTS = ["is wrong", "is unlikely", "does not fit", "is plausible", "could explain some findings",
+             "is less likely"]
+
+
+@given(st.lists(st.tuples(st.sampled_from("ABCD"), st.sampled_from(_VERDICTS)), min_size=1, max_size=6),
+       st.sampled_from(["", "Let me review the options.\n", "Reviewing:\n\n"]),
+       st.sampled_from(["More data would help.", "The labs are borderline.", "Hmm, let me think again"]))
+def test_letters_named_in_the_reasoning_are_never_read(verdicts, opening, ending):
+    reasoning = " ".join(f"Option {x} {v} because of the history." for x, v in verdicts)
+    assert extract_answer(f"{opening}{reasoning} {ending}", O4) is None
+
+
+@given(st.lists(st.tuples(st.sampled_from("ABCD"), st.sampled_from(_VERDICTS)), min_size=2, max_size=5,
+                unique_by=lambda t: t[0]),
+       st.sampled_from(["\n", " ", "\n\n"]))
+def test_options_reviewed_one_by_one_are_no_answer(verdicts, sep):
+    review = sep.join(f"({x}) {O4[x]} {v}." for x, v in verdicts)
+    assert extract_answer(review, O4) is None
 
 
 def test_statement_at_the_start_is_not_reopened_by_the_reasoning():
