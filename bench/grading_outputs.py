@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -232,6 +233,23 @@ def measure(rows: list[Row], extractors: dict[str, Callable[..., Letters]],
     return res
 
 
+END_SETS = ("gemini_mmlu_pro", "llama31_70b_mmlu_pro", "phi3mini_mmlu_pro", "gpt4_mirage_medqa")
+
+
+def cut_probe(rows: list[Row], extractors: dict[str, Callable[..., Letters]]) -> dict[str, int]:
+    """Precision probe: each response cut at 30/60/90% of its length (mid-reasoning, before the final
+    answer these models write at the end). A letter read from a cut response was read from the middle
+    of the reasoning, unless the cut happens to fall just after a complete answer."""
+    out = {"n": 0, **{k: 0 for k in extractors}}
+    for r in rows:
+        for frac in (0.3, 0.6, 0.9):
+            cut = r.response[:int(len(r.response) * frac)]
+            out["n"] += 1
+            for k, fn in extractors.items():
+                out[k] += fn(cut, r.options) is not None
+    return out
+
+
 def dump(rows: list[Row], res: dict, adj: dict, extractors: list[str]) -> None:
     for i, r in enumerate(rows):
         votes = {"official": r.official, **{k: res["preds"][k][i] for k in extractors}}
@@ -274,6 +292,20 @@ def main() -> None:
     print("\nnulls of the last extractor, by adjudicated reason:")
     for name, c in reasons.items():
         print(f"  {name}: " + (", ".join(f"{k} {v}" for k, v in c.most_common()) or "none"))
+    if args.dump:
+        return
+    every = [r for rows in sets.values() for r in rows]
+    for k, fn in extractors.items():
+        t0 = time.perf_counter()
+        for r in every:
+            fn(r.response, r.options)
+        per = 1e6 * (time.perf_counter() - t0) / len(every)
+        print(f"{k}: {per:.0f} us per response ({len(every)} responses)")
+    print("\nprecision probe: responses of the answer-at-the-end files cut at 30/60/90%, letters read:")
+    for name in END_SETS:
+        p = cut_probe(sets[name], extractors)
+        read = ", ".join(f"{k} {_pct(p[k], p['n'])}" for k in extractors)
+        print(f"  {name}: {p['n']} cut responses; {read}")
 
 
 if __name__ == "__main__":

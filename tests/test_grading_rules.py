@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fleming.grading import extract_answer
 
@@ -67,16 +69,47 @@ MGMT = {**{k: f"Step {k}" for k in "ABCDEFGIJ"}, "H": "Perform a wet mount", "J"
      "that he can't fail to disclose this mistake"}, ["B"]),
     ("Refuse to  dictate the operativ report", ETHICS, ["D"]),
     # hand-written forms of the issue
+    ("Adrenaline raises blood pressure within seconds.\nOption D: Adrenaline", O4, ["D"]),
+    ("Option A: Glucagon\nOption B: Insulin\nOption D: Adrenaline", O4, None),  # a list, not a choice
+    ("Checking each:\nA ✗ raises glucose\nB ✓ lowers glucose\nC ✗\nD ✗", O4, ["B"]),
+    ("Checking each:\nA ✓ raises glucose\nB ✓ lowers glucose\nC ✗\nD ✗", O4, None),  # two ticked
+    ("The answer is (B, F).", O10, ["B", "F"]),  # Phi-3 MMLU-Pro 6087
+    ("The answer is (a) 0.217, (b) 0.356.", O10, None),  # Phi-3 MMLU-Pro 3298: sub-question answers
     ("answer: a", O4, ["A"]),
     ("Reasoning done.\nfinal answer: d", O4, ["D"]),
     ("Not A: glucagon raises glucose. So C.", O4, ["C"]),
+    ("A high dose suppresses ACTH even in Cushing's disease, so A", O4, None),  # cut before its full stop
+    ("HIV was first identified by clinical observation. The answer is not (A).\n\nAnswer: Let's think", O4,
+     None),  # Phi-3 MMLU-Pro 6771, cut: a negated letter is no opening answer
     ("\\boxed{no}", YNM, ["B"]),
     ("<think>Beta cells secrete it.</think>\nInsulin", O4, ["B"]),
     ("因此C正确。", O4, ["C"]),
+    ("分析：胰岛素降低血糖。\n答案为：\nB. Insulin", O4, ["B"]),  # a Chinese lead-in, the option alone
+    ("B. 胰岛素\n\n解析：胰岛素由β细胞分泌。", {**O4, "B": "胰岛素"}, ["B"]),  # opens with its option
     ("综上，C和E最可能。", {k: k for k in "ABCDE"}, ["C", "E"]),
 ])
 def test_forms(response, options, expected):
     assert extract_answer(response, options) == expected
+
+
+_VERDICTS = ["is wrong", "is unlikely", "does not fit", "is plausible", "could explain some findings",
+             "is less likely"]
+
+
+@given(st.lists(st.tuples(st.sampled_from("ABCD"), st.sampled_from(_VERDICTS)), min_size=1, max_size=6),
+       st.sampled_from(["", "Let me review the options.\n", "Reviewing:\n\n"]),
+       st.sampled_from(["More data would help.", "The labs are borderline.", "Hmm, let me think again"]))
+def test_letters_named_in_the_reasoning_are_never_read(verdicts, opening, ending):
+    reasoning = " ".join(f"Option {x} {v} because of the history." for x, v in verdicts)
+    assert extract_answer(f"{opening}{reasoning} {ending}", O4) is None
+
+
+@given(st.lists(st.tuples(st.sampled_from("ABCD"), st.sampled_from(_VERDICTS)), min_size=2, max_size=5,
+                unique_by=lambda t: t[0]),
+       st.sampled_from(["\n", " ", "\n\n"]))
+def test_options_reviewed_one_by_one_are_no_answer(verdicts, sep):
+    review = sep.join(f"({x}) {O4[x]} {v}." for x, v in verdicts)
+    assert extract_answer(review, O4) is None
 
 
 def test_statement_at_the_start_is_not_reopened_by_the_reasoning():
@@ -107,8 +140,7 @@ def _bench():
 
 
 # Rows where the extractor and the adjudicated truth still differ (read and kept as known errors):
-KNOWN = {("phi3mini_mmlu_pro", "3298"), ("phi3mini_mmlu_pro", "6087"), ("phi3mini_mmlu_pro", "6197"),
-         ("phi3mini_mmlu_pro", "6628"), ("mixtral_medqa_afrimed", "c690c8d9-6b8a-4fe7-9408-93712a2f8611")}
+KNOWN = {("phi3mini_mmlu_pro", "6197"), ("mixtral_medqa_afrimed", "c690c8d9-6b8a-4fe7-9408-93712a2f8611")}
 
 
 def test_extractor_matches_the_adjudications_on_real_outputs(shared):

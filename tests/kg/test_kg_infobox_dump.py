@@ -116,3 +116,24 @@ def test_multistream_seek_and_processes(dump_path, tmp_path):
     one = read_dump(ms, index=idx, titles=["Abortion"])
     assert one.counts["streams_read"] == 1 and one.counts["pages"] == 1
     assert [p.title for p in one.pages] == ["Abortion"]
+
+
+def test_drug_name_and_inn_name_the_drug():
+    box = parse_infobox("{{Infobox drug | drug_name = Paracetamol | INN = Paracetamol "
+                        "| class = [[Analgesic]] }}", title="Acetaminophen (page)")
+    assert box.name == "Paracetamol" and box.synonyms == ["Acetaminophen (page)"]
+    inn = parse_infobox("{{Drugbox | INN = Acetaminophen | class = [[Analgesic]] }}", title="Paracetamol")
+    assert inn.name == "Acetaminophen" and inn.synonyms == ["Paracetamol"]
+    both = parse_infobox("{{Infobox drug | drug_name = Tylenol | INN = Paracetamol }}", title="Paracetamol")
+    assert both.name == "Tylenol" and both.synonyms == ["Paracetamol"]
+    assert parse_infobox("{{Infobox drug | class = [[Analgesic]] }}", title="Aspirin").name == "Aspirin"
+
+
+def test_routes_of_administration_are_link_targets():
+    box = parse_infobox("{{Infobox drug | drug_name = X | routes_of_administration = "
+                        "[[Oral administration|By mouth]], [[Intravenous therapy|IV]]<br>topical }}",
+                        redirects={"By mouth": "Oral"})  # a redirect of the shown text is not followed
+    assert box.attrs["routes_of_administration"] == "Oral administration, Intravenous therapy, topical"
+    redirected = parse_infobox("{{Infobox drug | routes_of_administration = [[By mouth]] }}",
+                               redirects={"By mouth": "Oral administration"})
+    assert redirected.attrs["routes_of_administration"] == "Oral administration"

@@ -24,6 +24,7 @@ EXPECTED = {
     "medmcqa_structured": (4183, 4183, {}),
     "pubmedqa": (500, 1000, {"train/dev part (not in the test ground truth)": 500}),
     "pubmedqa_train": (500, 1000, {"test part (in the test ground truth)": 500}),
+    "pubmedqa_pqal": (1000, 1000, {}),  # the paper's Table 1 count
     "medxpertqa": (2450, 2450, {}),
     "mmlu_pro_biology": (717, 717, {}),
     "mmlu_pro_health": (818, 818, {}),

@@ -41,6 +41,8 @@ def register(app: typer.Typer) -> None:
         start_over: bool = typer.Option(False, "--start-over",
                                         help="Remove the run already in --out (run.json, "
                                         "item logs, results, cache) instead of refusing another identity."),
+        train_sources: str = typer.Option(None, help="Comma list of the loaders the model was trained on "
+                                          "(e.g. pubmedqa_train): warns when a benchmark holds their items."),
     ) -> None:
         """Evaluate MODEL: writes DIR/<benchmark>.jsonl per item, DIR/results.{json,md,png}.
 
@@ -57,7 +59,9 @@ def register(app: typer.Typer) -> None:
         settings = EvalSettings(model=model, backend=backend, base_url=base_url, samples=samples, seed=seed,
                                 temperature=temperature, max_tokens=max_tokens, batch_size=batch_size,
                                 prompt=prompt, think_opened=think_opened, limit=limit, cache=not no_cache,
-                                backend_options=_backend_options(backend, concurrency, timeout, max_retries))
+                                backend_options=_backend_options(backend, concurrency, timeout, max_retries),
+                                train_sources=tuple(x.strip() for x in (train_sources or "").split(",")
+                                                    if x.strip()))
         if backend == "openai" and not base_url:
             raise ConfigError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
         if backend != "openai" and base_url:

@@ -10,6 +10,10 @@ Departures from the paper:
   21-option release), so JMED scores are not comparable with Table 3.
 - CMExam is in the table for Chinese evaluation but is not one of the nine Table 3 benchmarks, so it
   is left out of the macro average.
+- PubMedQA: the paper's Table 1 counts 1,000 items, the whole expert-labelled PQA-L set; ``pubmedqa``
+  (in the average) is the 500 official test PMIDs, and ``pubmedqa_pqal`` is the 1,000 for comparison
+  with the paper's numbers. Half of it is PQA-L's train/dev part (the ``pubmedqa_train`` loader), so
+  ``overlap_warnings`` flags a run whose model was trained on that.
 
 >>> [b.display for b in table3()][:3]
 ['CareQA', 'JMED', 'Medbullets']
@@ -47,6 +51,7 @@ class Benchmark:
     expected_n: int | None = None  # items in the evaluation split here (NOTES.md §1)
     categories: tuple[Category, ...] = ()
     note: str = ""
+    contains: tuple[str, ...] = ()  # training loaders (fleming.sources) whose items are in this benchmark
 
     def check_options(self, n: int) -> str | None:
         """Why an item with ``n`` options does not fit this benchmark, or None when it does."""
@@ -81,6 +86,10 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
               note="MedXpertQA-Text, 10 options (A-J)"),
     Benchmark("pubmedqa", "PubMedQA", "pubmedqa", 3, expected_n=500,
               note="PQA-L test: the 500 ground-truth PMIDs, yes/no/maybe, abstract as context"),
+    Benchmark("pubmedqa_pqal", "PubMedQA (1000)", "pubmedqa_pqal", 3, table3=False, expected_n=1000,
+              contains=("pubmedqa_train",),
+              note="PQA-L, all 1000 expert-labelled items as the paper's Table 1 counts them (compare "
+                   "with the paper's PubMedQA column); half are PQA-L's train/dev part"),
     Benchmark("mmlu_pro_biology", "MMLU-Pro Biology", "mmlu_pro_biology", 10, variable_options=True,
               expected_n=717),
     Benchmark("mmlu_pro_health", "MMLU-Pro Health", "mmlu_pro_health", 10, variable_options=True,
@@ -90,7 +99,8 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
               note="validation split (4-5 options, multi-answer items); not in Table 3 or the average"),
 ]}
 
-# The paper's Table 3 (accuracy %), for reference rows beside a run's own results.
+# The paper's Table 3 (accuracy %), for reference rows beside a run's own results. (The paper's PubMedQA
+# figure is over the 1,000-item set: compare it with ``pubmedqa_pqal``.)
 PAPER_TABLE3: dict[str, dict[str, float]] = {
     "Fleming-R1-7B (paper)": {
         "careqa": 77.28, "jmed": 59.60, "medbullets": 57.05, "medmcqa": 64.16, "medqa": 75.10,
@@ -135,6 +145,16 @@ def parse_list(spec: str | None) -> list[Benchmark]:
     if not names:
         raise ConfigError(f"--benchmarks {spec!r} names no benchmark")
     return [b for b in BENCHMARKS.values() if b.name in names]
+
+
+def overlap_warnings(benches: list[Benchmark], train_sources: list[str] | tuple[str, ...]) -> list[str]:
+    """One line per benchmark that contains items of a source the model was trained on in this run.
+
+    >>> overlap_warnings([get("pubmedqa_pqal"), get("pubmedqa")], ["pubmedqa_train", "medqa_dev"])
+    ["pubmedqa_pqal contains the items of the training source 'pubmedqa_train': its score is not held out"]
+    """
+    return [f"{b.name} contains the items of the training source {src!r}: its score is not held out"
+            for b in benches for src in b.contains if src in train_sources]
 
 
 def category_value(metadata, field: str) -> str | None:

@@ -46,6 +46,7 @@ class EvalSettings:
     limit: int | None = None
     cache: bool = True
     backend_options: dict[str, Any] = field(default_factory=dict)  # make_backend(**options)
+    train_sources: tuple[str, ...] = ()  # loaders the model was trained on: warn on benchmarks holding them
 
     def __post_init__(self) -> None:
         checks = [(self.samples >= 1, "--samples must be >= 1"),
@@ -188,12 +189,19 @@ def run_benchmark(backend, bench: Benchmark, records: list[MCQ], out: Path, sett
 def load_benchmarks(benches: list[Benchmark], data_dir: str | Path | None, settings: EvalSettings,
                     warn: Callable[[str], None] | None = None) -> dict[str, list[MCQ]]:
     """Each benchmark's records (first ``settings.limit``), after checking its prompt id exists;
-    ``warn`` hears of item counts that differ from the snapshot's."""
+    ``warn`` hears of item counts that differ from the snapshot's, and of benchmarks that hold the items
+    of a training source named in ``settings.train_sources``."""
+    from fleming.eval.benchmarks import overlap_warnings
     from fleming.prompts import resolve_prompt
-    from fleming.sources.registry import load
+    from fleming.sources.registry import get, load
 
     for b in benches:
         resolve_prompt(settings.prompt or b.prompt_id, b.language)  # unknown id: ConfigError, before work
+    for src in settings.train_sources:
+        get(src)  # an unknown loader name: ConfigError
+    for note in overlap_warnings(benches, settings.train_sources):
+        if warn:
+            warn(note)
     out = {}
     for b in benches:
         res = load(b.loader, data_dir)

@@ -6,8 +6,8 @@
    Answer: X", "X is the correct answer", ``\\boxed{X}`` (or ``\\boxed{no}``), Chinese "答案是X" /
    "答案：X" / "故选X" / "因此C正确"; the concluding sentence that names one option ("The most
    likely diagnosis is (D).", "option D, <text>, is the correct ..."); an option alone on the last
-   line after a lead-in ("... is:" / "(H) Text"); "... so C." as the last words; then a bold letter
-   (``**X**``) alone on the last line;
+   line after a lead-in ("... is:" / "(H) Text") or as "Option D: Text"; a tick list with one option
+   ticked; "... so C." as the last words; else a bold letter (``**X**``) alone on the last line;
 4. the option text in the last statement's slot ("The answer is insulin.");
 5. the response opens with its option on a line of its own, then explains ("D. Text" / "", "###
    Explanation: ...");
@@ -21,7 +21,7 @@ answer is B"), outside the item's options, quoted with another option's text, in
 ``<think>`` never closed (truncated), or re-opened right after the answer ("Wait, actually C") gives
 None. There is no "last letter anywhere in the text" fallback and no best-of-first/last. (The
 official MMLU-Pro harness guesses in these cases; see docs/extraction-disagreements.md.) The rules in
-order, each with a real example, are in docs/extraction-rules.md.
+order, each with an example (a real one where ../shared holds one), are in docs/extraction-rules.md.
 
 The paper only says the model is told to answer inside ``<answer></answer>``; the cascade beyond the
 tag is ours, so that models which ignore the format are still scored fairly.
@@ -136,7 +136,8 @@ def _from_statements(segment: str, options: Mapping[str, str]) -> Parsed:
         if parsed is NO_SLOT:  # \boxed{no} (PubMedQA)
             parsed = match_option_text(m.group(1), options, prefix=False)
         found.append((m.start(), m.end(), parsed))  # type: ignore[arg-type]
-    for rule in (rules.concluding, rules.option_line, rules.terminal_so):
+    for rule in (rules.concluding, rules.option_line, rules.option_last_line, rules.tick_list,
+                 rules.terminal_so):
         found += rule(text, options)
     if not found:
         return _bold_last_line(segment, options)

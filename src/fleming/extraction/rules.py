@@ -2,8 +2,9 @@
 
 Every rule reads a fixed place: a JSON answer field, the concluding sentence, the last line, or the
 opening line. None reads a letter out of the middle of the reasoning, and each checks a quoted option
-text against its letter (a letter that contradicts its own text commits to nothing). The examples
-are real responses from ../shared/benchmarks/_outputs (see docs/extraction-rules.md).
+text against its letter (a letter that contradicts its own text commits to nothing). Examples name
+their source: real responses from ../shared/benchmarks/_outputs (model, file, row id), the forms the
+issue quotes from outputs not kept here, or hand-written (said so). See docs/extraction-rules.md.
 """
 
 from __future__ import annotations
@@ -96,14 +97,16 @@ def concluding(text: str, options: Mapping[str, str]) -> list[Found]:
     if len(refs) != 1:
         return []
     m = _COPULA.search(sentence) or _PRAISED.search(sentence)
-    if m is None or (m.re is _PRAISED and not re.search(r"[.!]\s*$", sentence)):
+    if m is None or not re.search(r"[.!)]\s*$", sentence):
         return []  # no commitment, or a sentence cut off (truncated output)
     letter, span = m["a"] or m["b"], (start + m.start(), start + m.end())
-    if _NEGATED.search(sentence[max(0, m.start() - 12):m.start()]):
-        return [(*span, None)]
     quoted = (m["text"] or "").strip(" ,.:;-")
-    if letter not in options or contradicts(quoted, letter, options):
+    if letter not in options or _NEGATED.search(sentence[max(0, m.start() - 12):m.start()]):
         return [(*span, None)]
+    if contradicts(quoted, letter, options):
+        return [(*span, None)]
+    if m.re is _COPULA and quoted and not consistent(quoted, options[letter]):
+        return []  # "... is (G) because it suggests ...": the letter is inside the reasoning
     return [(*span, [letter])]
 
 
@@ -127,9 +130,9 @@ _LEAD_IN = re.compile(r"(?i)(?:\b(?:answer|is|would\s+be|choose|select|pick)|是
 def option_line(text: str, options: Mapping[str, str]) -> list[Found]:
     """The last line is one option, letter and text, after a lead-in that commits ("... is:", "Answer:").
 
-    "The most appropriate next step is:" / "(H) Text" (the issue's MedXpertQA form), and
-    Llama-3.1-70B (MMLU-Pro): "... The answer is:" / "(H) Text". A list of several option lines
-    at the end (the options echoed) commits to nothing and gives no statement.
+    The form the issue quotes from a 24B model's MedXpertQA outputs (not in ../shared):
+    "The most appropriate next step is:" / "**(H) Text**" -> H. A lead-in that does not commit
+    ("Options to consider:") gives no statement.
     """
     lines = [ln.strip() for ln in text.rstrip().splitlines() if ln.strip()]
     if len(lines) < 2 or not _LEAD_IN.search(lines[-2]) or _NEGATED.search(lines[-2]):
@@ -141,8 +144,54 @@ def option_line(text: str, options: Mapping[str, str]) -> list[Found]:
     return [(start, start + len(lines[-1]), parsed)]  # type: ignore[list-item]
 
 
+_OPTION_WORD_LINE = re.compile(r"(?i:option|choice)\s+\(?[A-Z]\)?\s*[:.)-]\s*\S")
+
+
+def option_last_line(text: str, options: Mapping[str, str]) -> list[Found]:
+    """The response ends on "Option D: <D's text>" and nothing else, not closing a list of options.
+
+    Hand-written form from the issue: "... raises blood pressure quickly.\nOption D: Adrenaline" -> D.
+    """
+    lines = [ln.strip() for ln in text.rstrip().splitlines() if ln.strip()]
+    if len(lines) < 2 or not _OPTION_WORD_LINE.match(lines[-1]):
+        return []
+    if any(_OPTION_WORD_LINE.match(ln) or re.match(r"\(?[A-Z]\)?[.:)]\s", ln) for ln in lines[-4:-1]):
+        return []  # the last of several option lines: a review, not a choice
+    parsed = letter_with_text(lines[-1].rstrip("."), options)
+    if parsed is NO_SLOT or parsed is None or not re.search(r"[:.)-]\s*\S", lines[-1]):
+        return []
+    start = text.rstrip().rfind(lines[-1])
+    return [(start, start + len(lines[-1]), parsed)]  # type: ignore[list-item]
+
+
+# ---------------------------------------------------------------- a tick list
+_TICK_LINE = re.compile(r"\s*(?:[-*]\s*)?(?:(?i:option|choice)\s+)?\(?([A-Z])\)?[.:)]?\s*(?P<body>.*)")
+_TICK, _CROSS = re.compile(r"[✓✔☑✅]"), re.compile(r"[✗✘❌×]")
+
+
+def tick_list(text: str, options: Mapping[str, str]) -> list[Found]:
+    """The response ends on a list of options marked one by one, and exactly one is ticked.
+
+    Hand-written form from the issue: "A ✗ raises glucose" / "B ✓ lowers glucose" / "C ✗" / "D ✗" -> B.
+    Two ticks, or an unmarked option line in the list, commit to nothing.
+    """
+    lines = [ln for ln in text.rstrip().splitlines() if ln.strip()]
+    block = []
+    for ln in reversed(lines):
+        m = _TICK_LINE.fullmatch(ln)
+        if not m or m[1] not in options or not (_TICK.search(m["body"]) or _CROSS.search(m["body"])):
+            break
+        block.append((m[1], bool(_TICK.search(m["body"])) and not _CROSS.search(m["body"])))
+    if len(block) < 2:
+        return []
+    start = text.rstrip().rfind(lines[-len(block)])
+    ticked = sorted({x for x, ok in block if ok})
+    return [(start, len(text.rstrip()), ticked if len(ticked) == 1 else None)]
+
+
 # ---------------------------------------------------------------- "... so C." at the very end
-_SO_END = re.compile(r"(?i)(?:^|[.;,!]\s*|\s)(?:so|hence|thus|therefore)[,:]?\s+\(?([A-Z])\)?\s*[.!]?\s*$")
+_SO_END = re.compile(r"(?i)(?:^|[.;,!]\s*|\s)(?:so|hence|thus|therefore)[,:]?\s+"
+                     r"(?:\(([A-Z])\)|([A-Z]))\s*[.!]\s*$")
 
 
 def terminal_so(text: str, options: Mapping[str, str]) -> list[Found]:
@@ -152,8 +201,9 @@ def terminal_so(text: str, options: Mapping[str, str]) -> list[Found]:
     """
     m = _SO_END.search(text.rstrip())
     if m is None:
-        return []
-    return [(m.start(), m.end(), [m[1]] if m[1] in options else None)]
+        return []  # also "... so A" cut off before its full stop
+    letter = m[1] or m[2]
+    return [(m.start(), m.end(), [letter] if letter in options else None)]
 
 
 # ---------------------------------------------------------------- the opening line
@@ -189,7 +239,8 @@ def leading_option(segment: str, options: Mapping[str, str]) -> Parsed:
     if parsed is not NO_SLOT:
         return None if echo and parsed and parsed != [echo["echo"]] else parsed
     tl = _TEXT_THEN_LETTER.fullmatch(line) if len(line) <= 300 else None
-    if tl and tl["letter"] in options:
+    if tl and tl["letter"] in options and (consistent(tl["text"], options[tl["letter"]]) or (
+            len(tl["text"]) <= 40 and not re.search(r"[.!?]\s|\bnot\b", tl["text"]))):
         other = match_option_text(tl["text"], options, prefix=False)
         return None if other is not None and other != [tl["letter"]] else [tl["letter"]]
     found = match_option_text(line, options, prefix=False) or fuzzy_option(line, options)

@@ -22,6 +22,8 @@ _FILLER = re.compile(r"(?i)(?:the|options?|choices?|letter|closest\s+to|most\s+l
 _TOKEN = re.compile(r"\(\s*([A-Za-z])\s*\)|\[([A-Z])\]|([A-Z])(?![A-Za-z0-9'’\-])")
 _RUN = re.compile(r"[A-Z]{2,}(?![A-Za-z0-9'’\-])")  # "ABD": multi-answer, after Chinese cues and in tags
 _AND = re.compile(r"\s*(?:[,;]\s*(?:and\s+)?|&|\+|\band\b|和|及|与)\s*")
+_PAREN_LIST = re.compile(r"\(\s*[A-Z](?:\s*,\s*[A-Z])+\s*\)")
+_SUB_PARTS = re.compile(r"\(a\)[^\n]{0,80}?\(b\)")
 _LOWER = re.compile(r"([a-z])\s*[.)]?[ \t]*(?:\n|$)")
 _EITHER = re.compile(r"(?i)(?:either|between)\s+")
 _OR_NOW = re.compile(r"\s*,?\s*(?:\bor\b|或者?|还是|/)\s*\(?[A-Z](?![a-z])")  # "B or C", "B/C", "B或C"
@@ -70,6 +72,12 @@ def parse_slot(span: str, options: Mapping[str, str], runs: bool = False) -> Par
     explicit, hedged = s.startswith(("(", "[")), False
     while m := _FILLER.match(s) or _EITHER.match(s):
         s, hedged = s[m.end():], hedged or m.re is _EITHER
+    if group := _PAREN_LIST.match(s):  # "(B, F)": several letters in one pair of brackets
+        letters = re.findall(r"[A-Z]", group[0])
+        return sorted(letters) if all(x in options for x in letters) and len(set(letters)) == len(letters) \
+            else None
+    if _SUB_PARTS.match(s):
+        return None  # "(a) 0.217, (b) 0.356": answers to sub-questions, not an option
     letters, end, bare = _letters_at(s, runs)
     low = _LOWER.match(s)
     if not letters and low and not explicit:  # "answer: a" (lowercase, alone on its line)
@@ -130,14 +138,31 @@ def consistent(text: str, option_text: str) -> bool:
         return False
     if a == b or (len(b) >= 8 and (a.startswith(b) or (len(a) >= 8 and b.startswith(a)))):
         return True
-    if re.findall(r"\d+", a) != re.findall(r"\d+", b):
-        return False  # "1200 mg" is not "1500 mg", however alike the strings
-    return len(a) >= 4 and SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.85
+    return _close(a, b)
+
+
+def _close(a: str, b: str) -> bool:
+    """Equal up to spacing and one mistyped word ("operativ" for "operative"); never a different word
+    ("high" for "low") or number ("1200" for "1500")."""
+    if a == b or a.replace(" ", "") == b.replace(" ", ""):
+        return True
+    wa, wb = a.split(), b.split()
+    diff = [(x, y) for x, y in zip(wa, wb, strict=False) if x != y]
+    if len(wa) != len(wb) or len(wa) < 3 or len(diff) != 1 or re.search(r"\d", "".join(diff[0])):
+        return False
+    x, y = diff[0]
+    if wa[-1] == x and (y.startswith(x) or x.startswith(y)):
+        return False  # the last word cut short: a truncated text, not a typo
+    return SequenceMatcher(None, x, y, autojunk=False).ratio() >= 0.75
 
 
 def fuzzy_option(text: str, options: Mapping[str, str]) -> list[str] | None:
-    """The one option whose text ``text`` is, up to typography ("’" vs "'", a typo, spacing)."""
-    hits = [k for k, v in options.items() if consistent(text, v) and _plain(v)]
+    """The one option whose whole text ``text`` is, up to typography ("’" vs "'", a typo, spacing).
+
+    The whole text, not a prefix: "Klinefelter syndrome is a sex chromosome disorder" is prose.
+    """
+    a = _plain(text)
+    hits = [k for k, v in options.items() if (b := _plain(v)) and a and _close(a, b)]
     return hits if len(hits) == 1 else None
 
 

@@ -4,7 +4,9 @@
 yes / no / maybe become options A / B / C; the abstract's CONTEXTS are joined with newlines into
 ``context`` (the reasoning-required setting: LONG_ANSWER, the conclusion, is kept only in metadata).
 The test part is the 500 ground-truth PMIDs; the other 500 are the official train/dev part. Each part
-reads all 1000 entries and counts the other part as dropped, so ``in`` shows the full 1000.
+reads all 1000 entries and counts the other part as dropped, so ``in`` shows the full 1000. ``part="all"``
+keeps all 1000: the set the paper's Table 1 counts as PubMedQA (it contains the train/dev part, so
+it overlaps ``pubmedqa_train``; the benchmark table warns when a run trained on that).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def context_of(entry: dict[str, Any], path) -> str:
     return "\n".join(ctx)
 
 
-def load_pqal(col: Collector, ori_rel: str, gt_rel: str, part: Literal["test", "train"] = "test") -> None:
+def load_pqal(col: Collector, ori_rel: str, gt_rel: str,
+              part: Literal["test", "train", "all"] = "test") -> None:
     path = col.path(ori_rel)
     gt = read_ground_truth(col, gt_rel)
     ori = read_json(path)
@@ -51,7 +54,7 @@ def load_pqal(col: Collector, ori_rel: str, gt_rel: str, part: Literal["test", "
         raise InputError(col.data_dir / gt_rel, None, missing[0], f"PMID not in {ori_rel}")
     for pmid, entry in ori.items():
         i = col.row()
-        if (pmid in gt) != (part == "test"):
+        if part != "all" and (pmid in gt) != (part == "test"):
             col.drop(DROP_TEST if pmid in gt else DROP_TRAIN)
             continue
         with keyed(pmid):

@@ -80,6 +80,9 @@ SOURCES: tuple[Source, ...] = (
            "medmcqa", "dev", ("medmcqa/medpredict/validation.jsonl",), medmcqa.load_structured, 4183),
     Source("pubmedqa_train", "PubMedQA PQA-L train/dev part: the 500 PMIDs outside the test ground truth",
            "pubmedqa", "train", PQAL, partial(pqa.load_pqal, part="train"), 500),
+    Source("pubmedqa_pqal", "PubMedQA PQA-L, all 1000 expert-labelled items (the paper's Table 1 count): the "
+           "500 test PMIDs and the 500 train/dev ones", "pubmedqa", "pqal", PQAL,
+           partial(pqa.load_pqal, part="all"), 1000),
     Source("medbullets_op4", "Medbullets op4 (CSV), de-duplicated to 298 unique questions", "medbullets",
            "test", ("medbullets/medbullets_op4.csv",), medbullets.load_csv, 298,
            id_prefix="medbullets_op4-test"),

@@ -64,6 +64,7 @@ DRUG_FIELDS = {
 }
 CONDITION_ATTRS = ("specialty", "field", "onset", "duration", "prognosis", "frequency", "deaths", "types")
 DRUG_ATTRS = ("routes_of_administration", "tradename", "legal_us", "pregnancy_category")
+LINKED_ATTRS = ("routes_of_administration",)  # read as link targets, like the linked fields
 # infobox id fields -> xref prefix
 ID_FIELDS = {
     "omim": "OMIM",
@@ -340,9 +341,10 @@ def parse_infobox(wikitext: str, title: str = "", redirects: dict[str, str] | No
     kind = "drug" if tname in DRUG_TEMPLATES else "condition"
     params = {str(p.name).strip().lower(): p.value for p in box.params if p.showkey}
     flat = {k: _plain(v) for k, v in params.items()}
-    out = Infobox(tname, kind, flat.get("name") or title, xrefs=_ids(flat, params))
-    if title and out.name != title:
-        out.synonyms.append(title)
+    out = Infobox(tname, kind, _box_name(kind, flat) or title, xrefs=_ids(flat, params))
+    for alt in (flat.get("inn") if kind == "drug" else None, title):
+        if alt and alt != out.name and alt not in out.synonyms:
+            out.synonyms.append(alt)
     for syn_field in ("synonym", "synonyms", "other_names"):
         if flat.get(syn_field):
             out.synonyms += [s.strip() for s in re.split(r"[,;\n]", flat[syn_field]) if s.strip()]
@@ -352,8 +354,32 @@ def parse_infobox(wikitext: str, title: str = "", redirects: dict[str, str] | No
             segs = _clean(v)
             out.fields[k] = [mwparserfromhell.utils.parse_anything(s).strip_code().strip() for s in segs]
             out.facts += _facts(k, specs[k], segs, redirects or {})
+        elif k in LINKED_ATTRS and kind == "drug" and (targets := _link_targets(v, redirects or {})):
+            out.attrs[k] = ", ".join(targets)
         elif k in (DRUG_ATTRS if kind == "drug" else CONDITION_ATTRS) and flat.get(k):
             out.attrs[k] = flat[k]
+    return out
+
+
+def _box_name(kind: str, flat: dict[str, str]) -> str:
+    """The entity's name: ``drug_name`` (else ``INN``) in a drug infobox, ``name`` otherwise."""
+    keys = ("drug_name", "inn", "name") if kind == "drug" else ("name",)
+    return next((flat[k] for k in keys if flat.get(k)), "")
+
+
+def _link_targets(value, redirects: dict[str, str]) -> list[str]:
+    """An attribute's items as link targets, like the linked fields: ``[[Oral administration|By mouth]]``
+    -> "Oral administration"; an item without a link keeps its text."""
+    out: list[str] = []
+    for seg in _clean(value):
+        for item in _items(seg):
+            links = [n for n in item if isinstance(n, Wikilink)]
+            names = [redirects.get(t, t) for t in (normalize_title(str(n.title).split("#")[0]) for n in links)
+                     if is_article(t)]
+            if not links:
+                text = mwparserfromhell.utils.parse_anything(item).strip_code().strip(" .")
+                names = [text] if text else []
+            out += [n for n in names if n not in out]
     return out
 
 
