@@ -186,9 +186,43 @@ def summarize(rows: list[dict]) -> dict:
             "hops": {k: block(v) for k, v in sorted(by_hop.items())}}
 
 
+def table(results: list[tuple[str, dict]]) -> str:
+    """Rows in the layout of Table 4 (greedy accuracy first), with per-hop greedy accuracy and, between
+    consecutive rows, the exact McNemar p and the paired-bootstrap CI of the greedy difference."""
+    from fleming.eval.metrics import mcnemar_exact, paired_bootstrap_ci
+
+    hops = sorted({h for _, r in results for h in r["summary"]["hops"]})
+    head = ["row", "greedy % [95% CI]", "format %", "mean@k %", "maj@k %", "claim precision %",
+            *[f"hop {h}" for h in hops], "vs previous row: diff [95% CI], McNemar p"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    prev = None
+    for name, res in results:
+        a = res["summary"]["all"]
+
+        def cell(key: str, a: dict = a) -> str:
+            return f"{a[key][0]} [{a[key][1]}, {a[key][2]}]" if key in a else "-"
+
+        by_id = {r["id"]: r["greedy"] for r in res["items"]}
+        diff = "-"
+        if prev is not None:
+            ids = [i for i in by_id if i in prev]
+            x, y = [prev[i] for i in ids], [by_id[i] for i in ids]
+            b = sum(1 for u, v in zip(x, y, strict=True) if u > v)
+            c = sum(1 for u, v in zip(x, y, strict=True) if v > u)
+            lo, hi = paired_bootstrap_ci(x, y)
+            d = 100 * (np.mean(y) - np.mean(x))
+            diff = f"{d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}], p={mcnemar_exact(b, c):.3g}"
+        hop_cells = [str(res["summary"]["hops"].get(h, {}).get("greedy", ["-"])[0]) for h in hops]
+        row = [name, cell("greedy"), str(a["format"][0]), cell("mean_k"), cell("maj_k"),
+               str(a["claim_precision"]), *hop_cells, diff]
+        lines.append("| " + " | ".join(row) + " |")
+        prev = by_id
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("cmd", choices=["sft", "grpo", "eval"])
+    p.add_argument("cmd", choices=["sft", "grpo", "eval", "table"])
     p.add_argument("model", type=Path)
     p.add_argument("world", type=Path)
     p.add_argument("out", type=Path)
@@ -206,6 +240,11 @@ def main() -> None:
     p.add_argument("--claim-weight", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
+    if a.cmd == "table":  # model: a text file of "name path/to/eval.json" lines; out: the markdown table
+        rows = [ln.split(maxsplit=1) for ln in a.model.read_text().splitlines() if ln.strip()]
+        a.out.write_text(table([(n, json.loads(Path(f).read_text())) for n, f in rows]) + "\n")
+        print(a.out.read_text())
+        return
     world = World.load(a.world / "kg")
     recs = load_split(a.world, a.split, None, a.seed if a.cmd != "eval" else 0, a.types)
     recs = recs[a.skip:a.skip + a.n] if a.n else recs[a.skip:]

@@ -68,15 +68,26 @@ def aliases(world: World) -> dict[str, str]:
 
 
 def build_tokenizer(world: World, bpe_vocab: int):
-    """The tiny model's tokenizer: BPE for text, one token per entity name and per alias."""
+    """The tiny model's tokenizer: BPE for text (HPO text, the prompt and the synthesis templates), one
+    token per entity name and per alias."""
     from tokenizers import AddedToken
 
     from fleming.train.tiny import to_qwen2_tokenizer, train_bpe, training_text
 
-    tok = to_qwen2_tokenizer(train_bpe(training_text(), bpe_vocab))
+    tok = to_qwen2_tokenizer(train_bpe(training_text() + prompt_text() * 1000, bpe_vocab))
     names = world.entities() + sorted(aliases(world))
     tok.add_tokens([AddedToken(n, special=False, normalized=False, single_word=True) for n in names])
     return tok
+
+
+def prompt_text() -> list[str]:
+    """The evaluation prompt and the synthesis template pack, so that prompts tokenize compactly."""
+    from importlib.resources import files
+
+    from fleming.prompts import PROMPTS
+
+    pack = files("fleming.synth").joinpath("packs/en.yaml").read_text(encoding="utf-8")
+    return [p.template for p in PROMPTS.values()] + [ln for ln in pack.splitlines() if ln.strip()]
 
 
 def build_model(tok, cfg: PretrainConfig):
