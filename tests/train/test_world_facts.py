@@ -113,3 +113,16 @@ def test_split_is_stem_disjoint_and_balanced():
         counts = {t: sum(r.metadata.question_type == t for r in parts[split]) for t in types}
         assert counts == {t: quota for t in types}
     assert {r.split for r in parts["heldout"]} == {"heldout"}
+
+
+def test_ablation_config_sections_load_and_bad_values_name_the_key(tmp_path):
+    from fleming.config import build, load_yaml
+    from fleming.errors import ConfigError
+    from fleming.train.pretrain import PretrainConfig
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "ablation-cpu.yaml"
+    data = load_yaml(path)
+    assert build(WorldConfig, data["world"], "world", str(path)).heldout_per_type * 4 >= 1000
+    assert build(PretrainConfig, data["pretrain"], "pretrain", str(path)).negatives is True
+    with pytest.raises(ConfigError, match=r"x.yaml: world.n_options: expected a value <= 10, got 12"):
+        build(WorldConfig, {"n_options": 12}, "world", "x.yaml")
