@@ -36,10 +36,19 @@ from fleming.train.facts import World, chain, check_claims
 
 
 def load_split(world_dir: Path, split: str, n: int | None = None, seed: int = 0,
-               types: list[str] | None = None) -> list[MCQ]:
+               types: list[str] | None = None, per_type: int | None = None) -> list[MCQ]:
+    """A split's records in a seeded order; only ``types`` if given; at most ``per_type`` of each type."""
     recs = [r for r in read_records(world_dir / f"{split}.jsonl")
             if not types or r.metadata.question_type in types]
     random.Random(seed).shuffle(recs)
+    if per_type:
+        seen: dict[str, int] = defaultdict(int)
+        kept = []
+        for r in recs:
+            seen[r.metadata.question_type] += 1
+            if seen[r.metadata.question_type] <= per_type:
+                kept.append(r)
+        recs = kept
     return recs[:n] if n else recs
 
 
@@ -230,6 +239,7 @@ def main() -> None:
     p.add_argument("--split", default="train")
     p.add_argument("--types", nargs="*", default=None)
     p.add_argument("--n", type=int, default=None)
+    p.add_argument("--per-type", type=int, default=None, help="at most this many items of each type")
     p.add_argument("--skip", type=int, default=0, help="skip the first N shuffled records (disjoint pools)")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--lr", type=float, default=None)
@@ -246,7 +256,7 @@ def main() -> None:
         print(a.out.read_text())
         return
     world = World.load(a.world / "kg")
-    recs = load_split(a.world, a.split, None, a.seed if a.cmd != "eval" else 0, a.types)
+    recs = load_split(a.world, a.split, None, a.seed if a.cmd != "eval" else 0, a.types, a.per_type)
     recs = recs[a.skip:a.skip + a.n] if a.n else recs[a.skip:]
     if a.cmd == "sft":
         sft(a.model, recs, world, a.mode, a.out, a.steps, a.lr or 2e-3, seed=a.seed)
