@@ -1,0 +1,148 @@
+"""KG facts of a closed world as claim sentences: the pre-training corpus, the chains and the checker.
+
+The sentences are those of the shared contract (the claims table of the CoT work; its canonical module
+is ``fleming.cot.claims``, which had not landed when this was written, so the forms are repeated here
+byte for byte and a test pins them):
+
+    {disease} has {phenotype}.          {disease} lacks {phenotype}.
+    {disease} is caused by {gene}.      {disease} is not caused by {gene}.
+
+Absence is decided inside the world (``fleming.train.world``): the slice is closed, so a pair it does
+not hold is false. The real HPO is open-world; outside a slice a "lacks" claim would be uncheckable.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fleming.records import MCQ
+
+FORMS = {  # kind -> (true form, false form)
+    "phenotype": ("{a} has {b}.", "{a} lacks {b}."),
+    "gene": ("{a} is caused by {b}.", "{a} is not caused by {b}."),
+}
+_PARSE = [  # negative forms first: "is not caused by" also contains "is ... caused by"
+    (re.compile(r"^(?P<a>.+?) is not caused by (?P<b>.+)\.$"), "gene", False),
+    (re.compile(r"^(?P<a>.+?) is caused by (?P<b>.+)\.$"), "gene", True),
+    (re.compile(r"^(?P<a>.+?) lacks (?P<b>.+)\.$"), "phenotype", False),
+    (re.compile(r"^(?P<a>.+?) has (?P<b>.+)\.$"), "phenotype", True),
+]
+
+
+def sentence(kind: str, a: str, b: str, true: bool) -> str:
+    """One claim sentence.
+
+    >>> sentence("gene", "Marfan syndrome", "FBN1", False)
+    'Marfan syndrome is not caused by FBN1.'
+    """
+    return FORMS[kind][0 if true else 1].format(a=a, b=b)
+
+
+@dataclass
+class World:
+    """The closed world of a KG slice: names, each disease's phenotypes and genes (by name)."""
+
+    diseases: list[str]
+    phenotypes: list[str]
+    genes: list[str]
+    has: dict[str, set[str]] = field(default_factory=dict)      # disease -> phenotype names
+    caused: dict[str, set[str]] = field(default_factory=dict)   # disease -> gene names
+    name_of: dict[str, str] = field(default_factory=dict)       # node id -> name
+
+    @classmethod
+    def load(cls, kg_dir: str | Path) -> World:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        nodes = pq.read_table(Path(kg_dir) / "nodes.parquet", columns=["id", "name", "type"])
+        edges = pq.read_table(Path(kg_dir) / "edges.parquet", columns=["src", "dst", "relation"])
+        names = nodes.column("name").to_pylist()
+        types = nodes.column("type").cast(pa.string()).to_pylist()
+        has: dict[str, set[str]] = defaultdict(set)
+        caused: dict[str, set[str]] = defaultdict(set)
+        rels = edges.column("relation").cast(pa.string()).to_pylist()
+        for s, d, r in zip(edges.column("src").to_pylist(), edges.column("dst").to_pylist(), rels,
+                           strict=True):
+            if types[s] != "disease":
+                continue
+            if r in ("has_symptom", "has_finding"):
+                has[names[s]].add(names[d])
+            elif r == "associated_with" and types[d] == "gene":
+                caused[names[s]].add(names[d])
+
+        def of(t: str) -> list[str]:
+            return sorted({n for n, ty in zip(names, types, strict=True) if ty == t})
+
+        return cls(of("disease"), sorted(set(of("phenotype")) | set(of("lab"))), of("gene"),
+                   dict(has), dict(caused), dict(zip(nodes.column("id").to_pylist(), names, strict=True)))
+
+    def holds(self, kind: str, a: str, b: str) -> bool:
+        return b in (self.has if kind == "phenotype" else self.caused).get(a, set())
+
+    def entities(self) -> list[str]:
+        return self.diseases + self.phenotypes + self.genes
+
+
+def facts(world: World, rng: random.Random, negatives: bool = True, per_line: int = 8) -> Iterator[str]:
+    """Every true fact once, and as many fresh false ones (drawn anew on each call), shuffled per disease
+    and cut into lines of at most ``per_line`` sentences (joined by spaces; short lines pad little)."""
+    for d in world.diseases:
+        lines = []
+        for kind, pool, held in (("phenotype", world.phenotypes, world.has.get(d, set())),
+                                 ("gene", world.genes, world.caused.get(d, set()))):
+            lines += [sentence(kind, d, b, True) for b in sorted(held)]
+            if negatives:
+                absent = [b for b in rng.sample(pool, min(len(pool), 4 * len(held) + 4)) if b not in held]
+                lines += [sentence(kind, d, b, False) for b in absent[: len(held)]]
+        rng.shuffle(lines)
+        for i in range(0, len(lines), per_line):
+            yield " ".join(lines[i:i + per_line])
+
+
+def chain(record: MCQ, world: World) -> str:
+    """The KG-grounded chain of a synthetic item, one claim per line.
+
+    The masked disease is named by its observed findings, then each option is checked in letter order
+    against the relation the question asks about (for an allelic disorder: the anchor's gene, then
+    each option disease against that gene).
+    """
+    extra = record.metadata.extra
+    qtype = record.metadata.question_type
+    observed = [o["name"] for o in extra.get("observed", [])]
+    anchor = extra.get("anchor", {}).get("name", "")
+    options = list(record.options.values())
+    if qtype == "diagnosis":
+        return "\n".join(sentence("phenotype", d, p, world.holds("phenotype", d, p))
+                         for d in options for p in observed)
+    lines = [sentence("phenotype", anchor, p, True) for p in observed]
+    if qtype == "additional_finding":
+        lines += [sentence("phenotype", anchor, o, world.holds("phenotype", anchor, o)) for o in options]
+    elif qtype == "diagnosis_gene":
+        lines += [sentence("gene", anchor, o, world.holds("gene", anchor, o)) for o in options]
+    elif qtype == "allelic_disorder":
+        gene_name = world.name_of[next(p["to"] for p in extra["path"] if p["relation"] == "associated_with")]
+        lines.append(sentence("gene", anchor, gene_name, True))
+        lines += [sentence("gene", o, gene_name, world.holds("gene", o, gene_name)) for o in options]
+    else:
+        raise ValueError(f"{record.id}: no chain for question type {qtype!r}")
+    return "\n".join(lines)
+
+
+def check_claims(text: str, world: World) -> Counter:
+    """Each line of ``text`` that is a claim sentence about two entities of the world, checked:
+    counts of ``true`` and ``false`` (lines that are no such claim are not counted)."""
+    names = set(world.entities())
+    out: Counter = Counter()
+    for line in text.splitlines():
+        line = line.strip()
+        for pat, kind, positive in _PARSE:
+            m = pat.match(line)
+            if m and m["a"] in names and m["b"] in names:
+                out["true" if world.holds(kind, m["a"], m["b"]) == positive else "false"] += 1
+                break
+    return out

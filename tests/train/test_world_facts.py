@@ -1,0 +1,128 @@
+"""The ablation world: the KG slice, the stem-disjoint split, the claim sentences, chains and checker."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from world_helpers import DISEASES, PHEN, toy_kg
+
+from fleming.records import MCQ, Metadata
+from fleming.train.facts import World, chain, check_claims, facts, sentence
+from fleming.train.world import WorldConfig, slice_kg, split_world, stem_key
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory) -> Path:
+    kg = toy_kg(tmp_path_factory.mktemp("toy") / "kg")
+    out = tmp_path_factory.mktemp("slice") / "kg"
+    slice_kg(kg, out, WorldConfig(n_diseases=4, min_phenotypes=3, max_phenotypes=3, seed=1))
+    return out
+
+
+def test_claim_sentences_are_the_shared_contract():
+    # the forms of /work/briefs/claims.md, typed here from the table
+    assert sentence("phenotype", "Alpha syndrome", "Fever", True) == "Alpha syndrome has Fever."
+    assert sentence("phenotype", "Alpha syndrome", "Cough", False) == "Alpha syndrome lacks Cough."
+    assert sentence("gene", "Alpha syndrome", "GENE1", True) == "Alpha syndrome is caused by GENE1."
+    assert sentence("gene", "Alpha syndrome", "GENE2", False) == "Alpha syndrome is not caused by GENE2."
+
+
+def test_slice_keeps_the_chosen_diseases_and_only_their_edges(world_dir):
+    from fleming.kg.store import KG
+
+    kg = KG.load(world_dir)
+    diseases = sorted(kg.name(i) for i in kg.nodes_of_type("disease"))
+    # 3 phenotypes each, ORPHA only: Epsilon (4) and Omega (OMIM) are out
+    assert diseases == ["Alpha syndrome", "Beta syndrome", "Delta disease", "Gamma disease"]
+    assert set(kg.relations) == {"associated_with", "has_symptom"}  # no is_a, no phenotype->gene
+    w = World.load(world_dir)
+    assert w.has["Alpha syndrome"] == {"Seizure", "Fever", "Rash"}
+    assert w.caused["Beta syndrome"] == {"GENE1"}
+    assert "Hearing impairment" not in w.phenotypes  # only Epsilon and Omega had it
+
+
+def test_slice_asks_for_more_diseases_than_fit(tmp_path):
+    from fleming.errors import ConfigError
+
+    kg = toy_kg(tmp_path / "kg")
+    with pytest.raises(ConfigError, match="only 4 ORPHA: diseases have 3-3 phenotypes"):
+        slice_kg(kg, tmp_path / "out", WorldConfig(n_diseases=5, min_phenotypes=3, max_phenotypes=3))
+
+
+def test_facts_are_closed_world_true_and_negatives_are_fresh(world_dir):
+    w = World.load(world_dir)
+    rng = random.Random(0)
+    first, second = list(facts(w, rng)), list(facts(w, rng))
+    for lines in (first, second):
+        text = "\n".join(s + "." for line in lines for s in line.split(". ") if s)
+        text = text.replace("..", ".")
+        n = check_claims(text, w)
+        assert n["false"] == 0 and n["true"] == sum(line.count(".") for line in lines)
+    negs = [{s for s in line.split(". ") if " lacks " in s or " not " in s} for line in first + second]
+    assert any(negs[i] != negs[i + len(first)] for i in range(len(first)))  # drawn anew
+
+
+def test_checker_counts_true_and_false_claims(world_dir):
+    w = World.load(world_dir)
+    text = ("Alpha syndrome has Fever.\nAlpha syndrome has Cough.\nBeta syndrome lacks Seizure.\n"
+            "Beta syndrome is caused by GENE1.\nGamma disease is not caused by GENE2.\n"
+            "Unknown disease has Fever.\nSo the answer is B.")
+    n = check_claims(text, w)
+    assert (n["true"], n["false"]) == (3, 2)
+
+
+def _item(i: int, qtype: str, observed: list[str], options: dict[str, str], answer: str,
+          anchor: str = "ORPHA:1", path: list | None = None) -> MCQ:
+    extra = {"observed": [{"id": k, "name": PHEN[k]} for k in observed],
+             "anchor": {"id": anchor, "name": DISEASES[anchor][0]}, "hops": 1, "path": path or []}
+    return MCQ(id=f"q{i}", source="synthetic", split="train", question=f"Patient {i}?", options=options,
+               answer=[answer], metadata=Metadata(question_type=qtype, extra=extra))
+
+
+def test_chains_are_all_true_and_name_the_answer(world_dir):
+    w = World.load(world_dir)
+    diag = _item(0, "diagnosis", ["HP:1", "HP:2"], {"A": "Beta syndrome", "B": "Alpha syndrome"}, "B")
+    assert chain(diag, w).splitlines() == [
+        "Beta syndrome lacks Seizure.", "Beta syndrome has Fever.",
+        "Alpha syndrome has Seizure.", "Alpha syndrome has Fever."]
+    gene_id = next(k for k, v in w.name_of.items() if v == "GENE1")
+    allelic = _item(1, "allelic_disorder", ["HP:1", "HP:2"], {"A": "Gamma disease", "B": "Beta syndrome"},
+                    "B", path=[{"relation": "associated_with", "to": gene_id}])
+    lines = chain(allelic, w).splitlines()
+    assert lines[2:] == ["Alpha syndrome is caused by GENE1.", "Gamma disease is not caused by GENE1.",
+                         "Beta syndrome is caused by GENE1."]
+    for r in (diag, allelic):
+        n = check_claims(chain(r, w), w)
+        assert n["false"] == 0 and n["true"] == len(chain(r, w).splitlines())
+
+
+def test_split_is_stem_disjoint_and_balanced():
+    types = ["diagnosis", "additional_finding"]
+    recs = []
+    for i in range(400):
+        obs = random.Random(i // 2 if i < 40 else i).sample(sorted(PHEN), 3)  # 20 stems shared by both types
+        recs.append(_item(i, types[i % 2], obs, {"A": "Alpha syndrome", "B": "Beta syndrome"}, "A"))
+    parts = split_world(recs, WorldConfig(heldout_per_type=10, validation_per_type=5, seed=3))
+    assert sum(len(v) for v in parts.values()) == 400  # in = kept + dropped
+    stems = {k: {stem_key(r) for r in v} for k, v in parts.items()}
+    assert not stems["train"] & (stems["heldout"] | stems["validation"] | stems["dropped"])
+    assert not stems["validation"] & stems["heldout"]
+    for split, quota in (("heldout", 10), ("validation", 5)):
+        counts = {t: sum(r.metadata.question_type == t for r in parts[split]) for t in types}
+        assert counts == {t: quota for t in types}
+    assert {r.split for r in parts["heldout"]} == {"heldout"}
+
+
+def test_ablation_config_sections_load_and_bad_values_name_the_key(tmp_path):
+    from fleming.config import build, load_yaml
+    from fleming.errors import ConfigError
+    from fleming.train.pretrain import PretrainConfig
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "ablation-cpu.yaml"
+    data = load_yaml(path)
+    assert build(WorldConfig, data["world"], "world", str(path)).heldout_per_type * 4 >= 1000
+    assert build(PretrainConfig, data["pretrain"], "pretrain", str(path)).negatives is True
+    with pytest.raises(ConfigError, match=r"x.yaml: world.n_options: expected a value <= 10, got 12"):
+        build(WorldConfig, {"n_options": 12}, "world", "x.yaml")
