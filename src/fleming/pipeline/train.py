@@ -92,8 +92,9 @@ def run_validator(cfg, root: Path, d: Path, kg: Path) -> dict[str, Any]:
     synthesis seed, stems disjoint from every split), so it never saw the items it checks."""
     from fleming.cot.config import CotConfig
     from fleming.cot.run import run_cot
-    from fleming.pipeline.data import run_synth, stem_key
+    from fleming.pipeline.data import run_synth
     from fleming.train.sft import SFTSection, run_sft_stage
+    from fleming.train.world import stem_key
 
     run_synth(cfg, root, d / "items", n=cfg.validator.n, seed=cfg.synth.seed + 1_000_003)
     seen = {stem_key(r) for r in read_records(root / "synth" / "items.jsonl")}
