@@ -10,7 +10,7 @@ defaults (they change between releases). The paper's cold start uses teacher-wri
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleming.prompts import build_messages
@@ -21,17 +21,20 @@ from fleming.records import MCQ
 class SFTStageConfig:
     """One SFT stage. Defaults suit the tiny CPU model; paper-scale runs override them in YAML."""
 
-    learning_rate: float = 2e-3
-    max_steps: int = 300
-    per_device_train_batch_size: int = 16
-    gradient_accumulation_steps: int = 1
-    max_length: int = 768
-    warmup_ratio: float = 0.05  # passed as warmup_steps (a float < 1 is a ratio)
-    weight_decay: float = 0.0
-    logging_steps: int = 20
-    seed: int = 0
-    bf16: bool = False  # TRL defaults to True; CPU runs need False
-    num_threads: int = 1  # torch threads on CPU (NOTES.md §5: 1 is fastest for tiny models)
+    learning_rate: float = field(default=2e-3, metadata={"help": "peak learning rate", "gt": 0})
+    max_steps: int = field(default=300, metadata={"help": "optimizer steps", "ge": 1})
+    per_device_train_batch_size: int = field(default=16, metadata={"help": "sequences per step", "ge": 1})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "micro-batches per step", "ge": 1})
+    max_length: int = field(default=768, metadata={"help": "tokens per sequence (longer: truncated)",
+                                                   "ge": 1})
+    warmup_ratio: float = field(default=0.05, metadata={
+        "help": "passed as warmup_steps (a float < 1 is a ratio)", "ge": 0})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay", "ge": 0})
+    logging_steps: int = field(default=20, metadata={"help": "steps between log lines", "ge": 1})
+    seed: int = field(default=0, metadata={"help": "training seed"})
+    bf16: bool = field(default=False, metadata={"help": "TRL defaults to true; CPU runs need false"})
+    num_threads: int = field(default=1, metadata={
+        "help": "torch threads on CPU (NOTES.md §5: 1 is fastest for tiny models)", "ge": 1})
 
 
 def completion_text(record: MCQ, reasoning: str) -> str:
