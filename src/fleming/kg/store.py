@@ -127,7 +127,7 @@ class KG:
         from fleming.io import read_parquet
 
         path = Path(path)
-        if not path.is_dir():
+        if path.exists() and not path.is_dir():
             raise InputError(path, None, None,
                              "not a directory; expected a KG directory from `fleming kg build`")
         for f in (NODES, EDGES):

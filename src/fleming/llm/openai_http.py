@@ -184,13 +184,11 @@ class OpenAIBackend(base.BaseBackend):
 
     @property
     def cache_id(self) -> str:
-        """The endpoint and model name, plus the response format when one is requested (it changes the
-        outputs): two servers that call their models by the same name never share cached answers."""
-        base = f"openai:{self.base_url.rstrip('/')}:{self.model_name}"
+        """The model name, plus the response format when one is requested (it changes the outputs)."""
         if not self.response_format:
-            return base
+            return f"openai:{self.model_name}"
         fmt = json.dumps(self.response_format, sort_keys=True)
-        return f"{base}:format={hashlib.sha256(fmt.encode()).hexdigest()[:16]}"
+        return f"openai:{self.model_name}:format={hashlib.sha256(fmt.encode()).hexdigest()[:16]}"
 
     @property
     def n_requests(self) -> int:

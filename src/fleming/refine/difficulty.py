@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from fleming.records import MCQ
 from fleming.refine import batches
-from fleming.refine.labelcheck import BACKENDS, LabelCheckConfig, run_trials
+from fleming.refine.labelcheck import LabelCheckConfig, LLMStepConfig, run_trials
 from fleming.steps import Step
 
 LEVELS = ("Easy", "Moderate", "Difficult")
@@ -46,20 +46,11 @@ class DifficultyLabel(BaseModel):
 
 
 @dataclass
-class LLMDifficultyConfig:
-    enabled: bool = field(default=False, metadata={
-        "help": "label difficulty with an LLM (the paper's rubric)"})
-    backend: str = field(default="openai", metadata={"help": "fleming.llm.make_backend kind",
-                                                     "choices": BACKENDS})
-    model: str = field(default="", metadata={"help": "model folder (hf, vllm) or served model name"})
-    base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible endpoint (openai)"})
-    cache: str | None = field(default="llm-cache.sqlite", metadata={
-        "help": "response cache, relative to the run directory; null: no cache"})
+class LLMDifficultyConfig(LLMStepConfig):
+    """(a) the paper's rubric through an LLM (``enabled``: label difficulty this way)."""
+
     votes: int = field(default=3, metadata={"help": "labels per item; the majority wins", "ge": 1})
-    temperature: float = field(default=0.7, metadata={"help": "sampling temperature", "ge": 0})
     max_tokens: int = field(default=256, metadata={"help": "new tokens per label", "ge": 1})
-    seed: int = field(default=0, metadata={"help": "sampling seed"})
-    options: dict[str, Any] = field(default_factory=dict, metadata={"help": "passed to make_backend"})
 
 
 @dataclass

@@ -39,24 +39,30 @@ BACKENDS = ["hf", "openai", "vllm"]
 
 
 @dataclass
-class LabelCheckConfig:
-    enabled: bool = field(default=False, metadata={"help": "run the LLM label check"})
+class LLMStepConfig:
+    """The model a refinement step asks (the label check, the difficulty rubric), and how."""
+
+    enabled: bool = field(default=False, metadata={"help": "run this step's LLM calls"})
     backend: str = field(default="openai", metadata={"help": "fleming.llm.make_backend kind",
                                                      "choices": BACKENDS})
     model: str = field(default="", metadata={"help": "model folder (hf, vllm) or served model name"})
     base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible endpoint (openai)"})
     cache: str | None = field(default="llm-cache.sqlite", metadata={
         "help": "response cache, relative to the run directory; null: no cache"})
+    temperature: float = field(default=0.7, metadata={"help": "sampling temperature", "ge": 0})
+    seed: int = field(default=0, metadata={"help": "sampling seed"})
+    options: dict[str, Any] = field(default_factory=dict, metadata={"help": "passed to make_backend"})
+
+
+@dataclass
+class LabelCheckConfig(LLMStepConfig):
     k: int = field(default=5, metadata={"help": "trials per item", "ge": 1})
     min_correct: int = field(default=1, metadata={
         "help": "fewer correct trials -> review queue (paper: never correct in 5)", "ge": 1})
-    temperature: float = field(default=0.7, metadata={"help": "sampling temperature", "ge": 0})
     max_tokens: int = field(default=512, metadata={"help": "new tokens per trial", "ge": 1})
-    seed: int = field(default=0, metadata={"help": "sampling seed"})
     prompt_id: str = field(default="fleming-mcq-v1", metadata={"help": "prompt id (fleming.prompts)"})
     think_opened: bool = field(default=False, metadata={"help": "the chat template opens <think> itself"})
     batch: int = field(default=256, metadata={"help": "items per generate() call", "ge": 1})
-    options: dict[str, Any] = field(default_factory=dict, metadata={"help": "passed to make_backend"})
 
     def __post_init__(self) -> None:
         if self.min_correct > self.k:
