@@ -71,8 +71,6 @@ DEFAULT_TYPES: tuple[QuestionType, ...] = (
     _qt("treatment_class", "disease", "treated_by in_class", 1.0, "pharmacology"),
     _qt("treatment_mechanism", "disease", "treated_by has_mechanism", 1.0, "pharmacology"),
     _qt("treatment_adverse_effect", "disease", "treated_by causes", 1.0, "pharmacology", answer="phenotype"),
-    _qt("treatment_target_process", "disease", "treated_by targets participates_in", 0.5, "pharmacology",
-        answer="process"),
     _qt("disease_drug", "disease", "treated_by", 1.0, "pharmacology", masked=False, min_shared=2,
         negatives=("not_indicated_drug",), answer="drug"),
     _qt("drug_indication", "drug", "treats", 1.0, "pharmacology", masked=False, min_shared=1,
