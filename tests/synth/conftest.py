@@ -42,7 +42,8 @@ class ParquetCheck:
         self.ids, self.types = nodes["id"], nodes["type"]
         self.attrs = nodes["attrs"]
         self.index = {x: i for i, x in enumerate(self.ids)}
-        e = pq.read_table(kg_dir / "edges.parquet", columns=["src", "dst", "relation", "frequency"]).to_pydict()
+        cols = ["src", "dst", "relation", "frequency"]
+        e = pq.read_table(kg_dir / "edges.parquet", columns=cols).to_pydict()
         self.out: dict[str, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
         self.inn: dict[str, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
         for s, d, r, f in zip(e["src"], e["dst"], e["relation"], e["frequency"], strict=True):

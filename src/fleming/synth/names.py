@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-SERIES = (r"\s+(type\s+)?[0-9]{1,3}[a-z]?$|\s+type\s+[a-z0-9]{1,4}$|\s+(due to|caused by|associated with)\s.+$"
-          r"|^[a-z0-9]+ related\s+"
-          r"|\s+(juvenile|infantile|adult|neonatal|childhood|late|early|congenital)( onset)?( form| type| variant)?$")
+SERIES = (r"\s+(type\s+)?[0-9]{1,3}[a-z]?$|\s+type\s+[a-z0-9]{1,4}$"
+          r"|\s+(due to|caused by|associated with)\s.+$|^[a-z0-9]+ related\s+"
+          r"|\s+(juvenile|infantile|adult|neonatal|childhood|late|early|congenital)( onset)?"
+          r"( form| type| variant)?$")
 STOP_WORDS = ["with", "and", "of", "the", "a", "an", "in", "to", "for", "due", "type", "agent", "drug",
               "form"]
 # words too common in disease names to tie two of them together (``word_keys``)
@@ -144,7 +145,7 @@ def same_disease_keys(kg, kptr: np.ndarray, kidx: np.ndarray) -> tuple[np.ndarra
         if 1 <= len(g) <= 2:
             by_genes[tuple(sorted(g.tolist()))].append(d)
     owners, keys = [], []
-    for gs, ds in by_genes.items():
+    for ds in by_genes.values():
         orpha = [d for d in ds if ns[d] == "ORPHA"]
         omim = [d for d in ds if ns[d] == "OMIM:"]
         for a in orpha:

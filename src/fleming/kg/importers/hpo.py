@@ -8,8 +8,9 @@ Mapping: phenotypic-abnormality terms (descendants of HP:0000118) become phenoty
 imaging when the name says so (``schema.guess_finding_type``); every disease in phenotype.hpoa is a
 disease entity flagged rare ('hpo', plus 'orphanet' for ORPHA ids). Aspect P rows become has_symptom
 (has_finding for lab/imaging terms) with the frequency as 0..1 (HPO frequency terms map to the middle
-of their range; "n/m" and "x%" are computed). NOT rows and 'Excluded' frequencies are asserted absences: lacks_finding edges
-(the synthesizer's strongest evidence that a distractor is wrong; a missing annotation proves nothing).
+of their range; "n/m" and "x%" are computed). NOT rows and 'Excluded' frequencies are asserted
+absences: lacks_finding edges (the synthesizer's strongest evidence that a distractor is wrong; a
+missing annotation proves nothing).
 Aspect I and C rows become the disease attributes ``inheritance`` and ``onset`` (HPO term names), which
 question rendering can turn into an age. genes_to_phenotype gives disease -> gene and
 phenotype -> gene (associated_with).
