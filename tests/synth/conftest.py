@@ -144,10 +144,14 @@ class ParquetCheck:
         related = {f} | self.ancestors(f) | self.descendants(f)
         return bool(self.direct(d) & related)
 
+    def systems(self, f: int) -> set[int]:
+        """f's organ systems: its ancestors directly below the ontology's root, with children."""
+        return {s for s in self.ancestors(f) if len(self.ancestors(s)) == 1 and self.descendants(s)
+                and self.types[s] in FINDING_TYPES}
+
     def far(self, d: int, f: int) -> bool:
         """Nothing of d is f, related to f, or under one of f's organ systems."""
-        systems = [s for s in self.ancestors(f) if len(self.ancestors(s)) == 1 and self.descendants(s)
-                   and self.types[s] in FINDING_TYPES]
+        systems = self.systems(f)
         under = set().union(*({s} | self.descendants(s) for s in systems)) if systems else set()
         return not self.touches(d, f) and not (self.direct(d) & under)
 
@@ -193,6 +197,8 @@ class ParquetCheck:
         kinds = extra.get("discriminators", {})
         out = [f"{iid}: the key has the stated negative {self.ids[p]}" for p in negatives
                if self.touches(key, p)]
+        out += [f"{iid}: the negative {self.ids[p]} shares an organ system with {self.ids[o]}"
+                for p in negatives for o in observed if self.systems(p) & self.systems(o)]
         masked, atype = extra["anchor"]["masked"], extra["anchor"]["type"]
         feature_hop = chain == [extra["path"][0]["relation"]] if masked and extra["path"] else False
         for d in extra["distractors"]:

@@ -10,8 +10,9 @@ only by one of these kinds of evidence, recorded per distractor (``KINDS``):
 - ``pertinent_negative``: the stem says the patient does NOT have ``p`` ("There is no hearing loss"),
   where ``p`` is a hallmark of ``d`` (annotated with frequency >= ``HALLMARK``: HPO 'Obligate' or
   'Very frequent', or a measured share >= 80%, on ``p`` or an is_a descendant of it) and nothing the
-  key is annotated with is ``p``, a descendant or an ancestor of it, the way real vignettes rule
-  competitors out;
+  key is annotated with is ``p``, a descendant or an ancestor of it, and ``p`` shares no organ system
+  with an observed finding (no 'no proteinuria' beside 'nephrotic syndrome'), the way real vignettes
+  rule competitors out;
 - ``rich_absence``: ``d``'s profile is *rich* and an observed finding that is a hallmark of the key is
   absent from it: no annotation that is the finding, an is_a ancestor or a descendant of it, nor any
   annotation in the finding's organ system (HPO's top-level groupings: a rich profile with 'Renal
@@ -95,6 +96,17 @@ def same_system(g, fh, d, f):
 
 
 @njit(**KERNEL)
+def shares_system(g, x, y):
+    """x and y lie in one organ system ('no proteinuria' beside 'nephrotic syndrome' reads as a
+    contradiction, though HPO does not relate the two terms)."""
+    for q in range(g.aptr[x], g.aptr[x + 1]):
+        s = g.aidx[q]
+        if g.system[s] and (s == y or contains(g.aidx, g.aptr[y], g.aptr[y + 1], s)):
+            return True
+    return False
+
+
+@njit(**KERNEL)
 def far_absent(g, fh, d, f):
     """Nothing in d's profile is f, related to f, or in f's organ system."""
     return not touches(g, fh, d, f) and not same_system(g, fh, d, f)
@@ -142,7 +154,7 @@ def pick_negative(g, fh, w, d, a, obs, n_obs):
             continue
         ok = True
         for i in range(n_obs):
-            if related(g, p, obs[i]):
+            if related(g, p, obs[i]) or shares_system(g, p, obs[i]):
                 ok = False
         for i in range(w.nneg[0]):
             if related(g, p, w.negs[i]):

@@ -399,6 +399,8 @@ class SynthIndex:
         else:
             ndeg = np.diff(self._fwd[neg][0]) if neg >= 0 else 0
             ok &= (fdeg >= 1) | (ndeg >= 1)
+            if self._mode(qt) == MODE_CURATED:        # options come from curated negatives only
+                ok &= ndeg >= cfg.min_options - 1
         if chain:
             end = kg.type_codes == TYPE_CODE[qt.answer] if qt.answer else np.ones(kg.n_nodes, dtype=bool)
             need = 2 if qt.answer in (None, qt.anchor) else 1
