@@ -244,7 +244,8 @@ def default_check(default_kg: Path) -> ParquetCheck:
 
 
 def toy_kg(out: Path) -> Path:
-    """A small KG with an is_a hierarchy, frequencies, synonyms, genes and drugs (see test_synth_kernel)."""
+    """A small KG with an is_a hierarchy, frequencies, synonyms, genes and drugs (see test_synth_kernel);
+    every finding a disease lacks is asserted absent (lacks_finding), so distractors have evidence."""
     from fleming.kg.builder import GraphBuilder
     from fleming.kg.store import save
 
@@ -274,6 +275,9 @@ def toy_kg(out: Path) -> Path:
             b.add_edge(did, rel, f, "toy", did, "1", "hpoa", 0.9, [0.9, 0.5, 0.2, 0.7, 0.4][i % 5])
         for g in genes:
             b.add_edge(did, "associated_with", g, "toy", did, "1", "g2p", 0.9)
+        for t in terms:                  # the toy world is closed by assertion (HPO NOT annotations):
+            if t not in feats and not (t == "HP:1" and "HP:2" in feats):    # what it lacks, it states
+                b.add_edge(did, "lacks_finding", t, "toy", did, "1", "hpoa/NOT", 0.9)
     nodes, edges, info = b.finalize()
     save(out, nodes, edges, {"info": info})
     return out

@@ -122,3 +122,20 @@ def test_sampled_relations_are_never_read_as_complete(tmp_path):
 def test_findings_need_an_age_that_allows_them():
     assert min_age("absent speech") >= 2 and min_age("primary amenorrhea") >= 12
     assert min_age("intellectual disability, severe") >= 3 and min_age("hepatomegaly") == 0
+
+
+def test_generic_terms_never_serve_as_findings_or_mechanisms():
+    import numpy as np
+    import pyarrow as pa
+
+    from fleming.kg.schema import TYPE_CODE
+    from fleming.synth.findings import finding_masks
+
+    names = ["Abnormality of the eye", "Body weight", "Cataract", "Cytochrome P450 3A4 Inhibitors",
+             "Angiotensin-converting Enzyme Inhibitors", "Seizure", "Abnormal heart morphology"]
+    types = np.array([TYPE_CODE[t] for t in ("phenotype", "phenotype", "phenotype", "drug_class",
+                                             "drug_class", "phenotype", "phenotype")])
+    generic, age = finding_masks(pa.array(names), types, np.full(7, 3), np.zeros(7, int),
+                                 [TYPE_CODE["phenotype"]], TYPE_CODE["drug_class"])
+    assert generic.tolist() == [True, True, False, True, False, False, True]
+    assert (age == 0).all()

@@ -1,11 +1,12 @@
 """Which findings may serve in an item: generic terms never, age-bound findings only at a possible age.
 
-- *Generic* nodes are too broad to discriminate or are no findings at all: HPO's grouping terms ('Abnormality
-  of the eye', 'Abnormal heart morphology'), the organ-system levels (a finding with is_a children and at
-  most two is_a ancestors: 'Phenotypic abnormality' -> 'Abnormality of the nervous system' -> 'Abnormal
-  nervous system physiology'), non-findings ('Body weight', 'Pregnancy', 'Death') and, among drug
-  classes, enzyme inhibition or induction that is no mechanism of action ('Cytochrome P450 3A4
-  Inhibitors'). They are never observed, stated absent, nor options.
+- *Generic* nodes are too broad to discriminate or are no findings at all: HPO's grouping terms
+  ('Abnormality of the eye', 'Abnormal heart morphology'), the organ-system levels (a finding with is_a
+  children and one or two is_a ancestors: 'Phenotypic abnormality' -> 'Abnormality of the nervous
+  system' -> 'Abnormal nervous system physiology'; the root is caught by its name), non-findings
+  ('Body weight', 'Pregnancy', 'Death') and, among drug classes, enzyme inhibition or induction that is
+  no mechanism of action ('Cytochrome P450 3A4 Inhibitors'). They are never observed, stated absent,
+  nor options.
 - ``MIN_AGE``: the youngest age (years) at which a finding can be noticed ('absent speech' needs a
   child old enough to speak, 'amenorrhea' a postpubertal girl). The stated age is raised to it
   (``render.patient``); pertinent negatives use only findings without one.
@@ -57,7 +58,7 @@ def finding_masks(names, types: np.ndarray, n_anc: np.ndarray, n_desc: np.ndarra
     finding = np.isin(types, finding_codes)
     by_name = pc.match_substring_regex(norm, GENERIC_NAME).to_numpy(zero_copy_only=False)
     by_name = np.asarray(by_name, dtype=bool) & (finding | (types == class_code))
-    grouping = finding & (n_desc > 0) & (n_anc <= 2)
+    grouping = finding & (n_desc > 0) & (n_anc >= 1) & (n_anc <= 2)
     age = np.zeros(len(types), np.float32)
     for p, a in MIN_AGE:
         hit = np.asarray(pc.match_substring_regex(norm, p).to_numpy(zero_copy_only=False), dtype=bool)

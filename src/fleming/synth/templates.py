@@ -105,7 +105,8 @@ class SynthConfig:
     question_types: tuple[QuestionType, ...] = DEFAULT_TYPES
     n_options: int = 5                      # answer + up to n_options - 1 distractors
     min_options: int = 4                    # fewer valid distractors: the attempt is dropped
-    alpha: float = 1.0                      # anchor weight ∝ (degree + 1) ** -alpha
+    alpha: float = 1.25                     # anchor weight ∝ (degree + 1) ** -alpha (1.25: the tail's
+    #                                         items need open-world evidence, which small profiles give less)
     rare_boost: float = 2.0                 # ... times this for rare-flagged anchors (Orphanet, DO, HPO)
     default_frequency: float = 0.5          # finding frequency where the source gives none
     max_attempts: int = 20                  # attempts per item slot before the slot is given up
