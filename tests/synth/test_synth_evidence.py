@@ -132,10 +132,35 @@ def test_generic_terms_never_serve_as_findings_or_mechanisms():
     from fleming.synth.findings import finding_masks
 
     names = ["Abnormality of the eye", "Body weight", "Cataract", "Cytochrome P450 3A4 Inhibitors",
-             "Angiotensin-converting Enzyme Inhibitors", "Seizure", "Abnormal heart morphology"]
+             "Angiotensin-converting Enzyme Inhibitors", "Seizure", "Abnormal heart morphology",
+             "Sudden cardiac death"]
     types = np.array([TYPE_CODE[t] for t in ("phenotype", "phenotype", "phenotype", "drug_class",
-                                             "drug_class", "phenotype", "phenotype")])
-    generic, age = finding_masks(pa.array(names), types, np.full(7, 3), np.zeros(7, int),
+                                             "drug_class", "phenotype", "phenotype", "phenotype")])
+    generic, age = finding_masks(pa.array(names), types, np.full(8, 3), np.zeros(8, int),
                                  [TYPE_CODE["phenotype"]], TYPE_CODE["drug_class"])
-    assert generic.tolist() == [True, True, False, True, False, False, True]
+    assert generic.tolist() == [True, True, False, True, False, False, True, True]
     assert (age == 0).all()
+
+
+def test_subtypes_forms_and_same_named_diseases_are_related():
+    import pyarrow as pa
+
+    from fleming.synth.names import name_keys, word_keys
+
+    pairs = [("Hypogonadotropic hypogonadism 8 with or without anosmia",
+              "Hypogonadotropic hypogonadism 27 without anosmia"),
+             ("Severe phosphoribosylpyrophosphate synthetase superactivity",
+              "Phosphoribosylpyrophosphate synthetase superactivity"),
+             ("Dystonia 22, adult-onset", "Dystonia 22, juvenile-onset"),
+             ("Sandhoff disease, infantile form", "Sandhoff disease"),
+             ("Marfan syndrome", "Weill-Marchesani syndrome 2")]
+    names = pa.array([n for p in pairs for n in p])
+    kptr, kidx = name_keys(len(names), names, pa.array([[]] * len(names), pa.list_(pa.string())))
+    keys = [set(kidx[kptr[i]:kptr[i + 1]].tolist()) for i in range(len(names))]
+    shared = [bool(keys[2 * i] & keys[2 * i + 1]) for i in range(len(pairs))]
+    assert shared == [True, True, True, True, False]
+    words = pa.array(["Glucocorticoid deficiency 4 with or without mineralocorticoid deficiency",
+                      "Familial glucocorticoid deficiency", "Marfan syndrome", "Weill-Marchesani syndrome 2"])
+    wptr, widx = word_keys(4, words)
+    w = [set(widx[wptr[i]:wptr[i + 1]].tolist()) for i in range(4)]
+    assert w[0] & w[1] and not w[2] & w[3]

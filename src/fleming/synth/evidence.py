@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from numba import njit
 
+from fleming.kg.schema import TYPE_CODE
 from fleming.synth.prims import (
     KERNEL,
     contains,
@@ -48,6 +49,7 @@ HALLMARK = 0.8          # frequency of a hallmark finding (HPO 'Very frequent' i
 RICH_MIN = 20           # annotated findings of a rich profile ...
 RICH_FREQ_SHARE = 0.5   # ... at least this share of them with a frequency
 MAX_NEG = 2             # pertinent negatives a stem may state
+PHENOTYPE = TYPE_CODE["phenotype"]
 MAX_SOURCES = 8         # path types: anchors reaching a distractor that must all be ruled out
 KINDS = ("none", "asserted_negative", "pertinent_negative", "rich_absence")
 ASSERTED, PERTINENT, RICH = 1, 2, 3
@@ -137,20 +139,21 @@ def evidence(g, fh, d, obs, obs_eid, n_obs, negs, n_neg):
 
 @njit(**KERNEL)
 def pick_negative(g, fh, w, d, a, obs, n_obs):
-    """The most specific hallmark of d (held by the fewest anchors) to state as absent: not generic,
-    for any age, nothing the key a has related to it (``touches``), not related to the observed
-    findings or the negatives already stated; -1 if none."""
+    """The hallmark of d to state as absent: a clinical sign or symptom (no lab or histology result
+    the stem never mentions testing for), the most frequent (obligate first), then the most specific
+    (held by the fewest anchors); not generic, for any age, nothing the key a has related to it
+    (``touches``), not related to the observed findings or the negatives already stated; -1 if none."""
     lo, hi = hop_lo(g, fh, d), hop_hi(g, fh, d)
     n = hi - lo
     start = randint(w.st, n) if n > 0 else 0
-    best, best_deg = -1, 1 << 62
+    best, best_f, best_deg = -1, 0.0, 1 << 62
     for q in range(n):
         j = lo + (start + q) % n
-        p = g.hidx[j]
-        if not g.freq[g.heid[j]] >= HALLMARK or g.generic[p] or g.minage[p] > 0:
+        p, f = g.hidx[j], g.freq[g.heid[j]]
+        if not f >= HALLMARK or g.generic[p] or g.minage[p] > 0 or g.type_codes[p] != PHENOTYPE:
             continue
         deg = rhop_hi(g, fh, p) - rhop_lo(g, fh, p)      # how many anchors have it: fewer = specific
-        if deg >= best_deg or touches(g, fh, a, p):
+        if f < best_f or (f == best_f and deg >= best_deg) or touches(g, fh, a, p):
             continue
         ok = True
         for i in range(n_obs):
@@ -160,7 +163,7 @@ def pick_negative(g, fh, w, d, a, obs, n_obs):
             if related(g, p, w.negs[i]):
                 ok = False
         if ok:
-            best, best_deg = p, deg
+            best, best_f, best_deg = p, f, deg
     return best
 
 

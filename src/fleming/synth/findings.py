@@ -4,7 +4,8 @@
   ('Abnormality of the eye', 'Abnormal heart morphology'), the organ-system levels (a finding with is_a
   children and one or two is_a ancestors: 'Phenotypic abnormality' -> 'Abnormality of the nervous
   system' -> 'Abnormal nervous system physiology'; the root is caught by its name), non-findings
-  ('Body weight', 'Pregnancy', 'Death') and, among drug classes, enzyme inhibition or induction that is
+  ('Body weight', 'Pregnancy', 'Death', any '... death': no finding of a living patient) and, among
+  drug classes, enzyme inhibition or induction that is
   no mechanism of action ('Cytochrome P450 3A4 Inhibitors'). They are never observed, stated absent,
   nor options.
 - ``MIN_AGE``: the youngest age (years) at which a finding can be noticed ('absent speech' needs a
@@ -21,7 +22,7 @@ import numpy as np
 GENERIC_NAME = (r"^(abnormal|abnormality|abnormalities|aplasia hypoplasia|morphological|functional)\b"
                 r"|^(body weight|body height|weight|height|pregnancy|death|sudden death|drug [a-z ]+|"
                 r"no adverse event|adverse drug reaction|therapeutic response [a-z ]+|"
-                r"phenotypic abnormality|clinical modifier|disease)$"
+                r"phenotypic abnormality|clinical modifier|disease)$|\bdeath\b|\bsudep\b"
                 r"|(cytochrome p ?450|\bcyp ?[0-9][a-z0-9]*)\b.*\b(inhibitors?|inducers?|substrates?)\b"
                 r"|\b(inhibitors?|inducers?) of (cytochrome|cyp)")
 MIN_AGE: tuple[tuple[str, float], ...] = (

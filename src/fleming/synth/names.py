@@ -4,7 +4,9 @@ Each node gets 62-bit hashes of its normalized name and synonyms (``schema.norm_
 vectorized with pyarrow), of their word sets (stop words dropped, plural 's' stripped, order ignored:
 'Dyskinesia, familial, with facial myokymia' == 'Familial dyskinesia and facial myokymia') and, for
 numbered subtypes, of their series ('Meckel syndrome, type 7' -> 'meckel syndrome', exact and as a word
-set), so two subtypes of one series, or a subtype and the series' own entry, are not options together;
+set; 'Hypogonadotropic hypogonadism 8 with or without anosmia' -> 'hypogonadotropic hypogonadism';
+'Severe X' -> 'x'), so two subtypes of one series, or a subtype and the series' own entry, are not
+options together;
 'X due to GENE' / 'X caused by ...' / 'GENE-related X' forms get the key of X the same way. One disease
 under two unmerged ids (an Orphanet and an OMIM entry) shares a key too (``same_disease_keys``).
 Strings are processed in slices and hashed (FNV-1a, numba) from the Arrow buffers, so memory stays
@@ -19,7 +21,8 @@ from numba import njit
 SERIES = (r"\s+(type\s+)?[0-9]{1,3}[a-z]?$|\s+type\s+[a-z0-9]{1,4}$"
           r"|\s+(due to|caused by|associated with)\s.+$|^[a-z0-9]+ related\s+"
           r"|\s+(juvenile|infantile|adult|neonatal|childhood|late|early|congenital)( onset)?"
-          r"( form| type| variant)?$")
+          r"( form| type| variant)?$|\s+[0-9]{1,3}[a-z]?\s+(with|without|and)\s.*$"
+          r"|^(severe|mild|classic|atypical|attenuated|partial)\s+")
 STOP_WORDS = ["with", "and", "of", "the", "a", "an", "in", "to", "for", "due", "type", "agent", "drug",
               "form"]
 # words too common in disease names to tie two of them together (``word_keys``)
