@@ -1,7 +1,8 @@
 """The issue's reference step, run with the synthesizer's own kernel functions (for bench_synth.py).
 
 Pick a disease weighted to the long tail, observe k findings (frequency-weighted), find distractors that
-share >= m of them and lack >= 1 (is_a-closed, synonym-free, ranked by plausibility): ``kernel.attempt``
+share >= m of them and lack >= 1 (is_a-closed, synonym-free, ranked by plausibility, each ruled out by
+open-world evidence, ``synth.evidence``): ``kernel.attempt``
 up to the choice of distractors, without the final verification, option shuffle and output rows that a
 full attempt adds. Used to put a like-for-like figure beside the issue's reference table.
 """
@@ -21,6 +22,7 @@ def core_skeletons(g, t, w, seeds):
     made = 0
     for s in seeds:
         w.st[0] = s
+        w.nneg[0] = 0                    # no pertinent negatives stated yet
         a = t.anchors[sample_cum(t.cum, rand01(w.st) * t.cum[-1])]
         k = t.kmin + randint(w.st, t.kmax - t.kmin + 1)
         n_obs = choose_observed(g, t.fh, a, k, t.default_freq, w.st, w.wbuf, w.obs, w.obs_eid)

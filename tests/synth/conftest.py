@@ -24,19 +24,33 @@ class ParquetCheck:
     a stem are those of the anchor type having every observed feature (masked) or the named anchor;
     an option is consistent when a consistent anchor reaches it along the question's hops, where a hop
     into findings also reaches the is_a ancestors of what it reaches.
+
+    Open world (written from the issue's definitions, not from ``fleming.synth.evidence``): the key has
+    no annotation that is a stated negative, its ancestor or descendant; every distractor's recorded
+    kind holds: ``asserted_negative`` (a lacks_finding edge to an observed finding or its ancestor, or
+    a curated non-indication of the named anchor), ``pertinent_negative`` (a stated negative, or a
+    descendant of it, annotated at frequency >= 0.8), ``rich_absence`` (>= 20 annotated findings, half
+    with a frequency, and a finding annotated on the key at >= 0.8 with nothing related to it, nor in
+    its organ system: an ancestor directly below its ontology's root that has children). For a
+    gene or allelic-disease option, every anchor reaching it must be ruled out (at most 8); for an
+    additional finding, the key and every consistent anchor must lack it (asserted or rich absence).
     """
 
     def __init__(self, kg_dir: Path):
         nodes = pq.read_table(kg_dir / "nodes.parquet", columns=["id", "type", "attrs"]).to_pydict()
+        self.freq: dict[tuple[int, int], float] = {}
         self.ids, self.types = nodes["id"], nodes["type"]
         self.attrs = nodes["attrs"]
         self.index = {x: i for i, x in enumerate(self.ids)}
-        e = pq.read_table(kg_dir / "edges.parquet", columns=["src", "dst", "relation"]).to_pydict()
+        cols = ["src", "dst", "relation", "frequency"]
+        e = pq.read_table(kg_dir / "edges.parquet", columns=cols).to_pydict()
         self.out: dict[str, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
         self.inn: dict[str, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
-        for s, d, r in zip(e["src"], e["dst"], e["relation"], strict=True):
+        for s, d, r, f in zip(e["src"], e["dst"], e["relation"], e["frequency"], strict=True):
             self.out[r][s].add(d)
             self.inn[r][d].add(s)
+            if r in ("has_symptom", "has_finding") and f is not None and f == f:
+                self.freq[(s, d)] = max(f, self.freq.get((s, d), 0.0))
         self._anc: dict[int, set[int]] = {}
         self._desc: dict[int, set[int]] = {}
         self._holders: dict = {}
@@ -100,7 +114,8 @@ class ParquetCheck:
         return cur
 
     def problems(self, item: dict) -> list[str]:
-        """Empty when the answer fits every observed fact and each distractor breaks at least one."""
+        """Empty when the answer fits every observed fact, each distractor breaks at least one, and the
+        open-world evidence recorded for each distractor holds (class docstring)."""
         extra = item["metadata"]["extra"]
         hops = item["metadata"]["provenance"]["template_path"].split(" -> ")
         chain = hops[2:] if hops[0] == "features" else hops[1:]
@@ -116,6 +131,96 @@ class ParquetCheck:
             onsets = json.loads(self.attrs[self.index[extra["anchor"]["id"]]] or "{}").get("onset", [])
             if pat["onset"] not in onsets:
                 out.append(f"{item['id']}: onset {pat['onset']} is not the anchor's")
+        return out + self.open_world(item, chain, cons)
+
+    # ---- open world ------------------------------------------------------------------------------
+    FEATS = ("has_symptom", "has_finding")
+
+    def direct(self, d: int) -> set[int]:
+        return set().union(*(self.out[r].get(d, set()) for r in self.FEATS))
+
+    def touches(self, d: int, f: int) -> bool:
+        """d has an annotation that is f, an is_a ancestor or an is_a descendant of f."""
+        related = {f} | self.ancestors(f) | self.descendants(f)
+        return bool(self.direct(d) & related)
+
+    def systems(self, f: int) -> set[int]:
+        """f's organ systems: its ancestors directly below the ontology's root, with children."""
+        return {s for s in self.ancestors(f) if len(self.ancestors(s)) == 1 and self.descendants(s)
+                and self.types[s] in FINDING_TYPES}
+
+    def far(self, d: int, f: int) -> bool:
+        """Nothing of d is f, related to f, or under one of f's organ systems."""
+        systems = self.systems(f)
+        under = set().union(*({s} | self.descendants(s) for s in systems)) if systems else set()
+        return not self.touches(d, f) and not (self.direct(d) & under)
+
+    def rich(self, d: int) -> bool:
+        fs = self.direct(d)
+        return len(fs) >= 20 and sum((d, x) in self.freq for x in fs) >= 0.5 * len(fs)
+
+    def kinds(self, d: int, key: int, observed: list[int], negatives: list[int]) -> set[str]:
+        """Every kind of evidence that rules anchor d out of a stem."""
+        found = set()
+        lacks = self.out["lacks_finding"].get(d, set())
+        if any(lacks & ({o} | self.ancestors(o)) for o in observed):
+            found.add("asserted_negative")
+        hall = {x for x in self.direct(d) if self.freq.get((d, x), 0.0) >= 0.8}
+        if any(p in hall or hall & self.descendants(p) for p in negatives):
+            found.add("pertinent_negative")
+        if self.rich(d) and any(self.freq.get((key, o), 0.0) >= 0.8 and self.far(d, o) for o in observed):
+            found.add("rich_absence")
+        return found
+
+    def absent(self, d: int, f: int) -> set[str]:
+        """Evidence that anchor d lacks finding f."""
+        lacks = self.out["lacks_finding"].get(d, set())
+        found = {"asserted_negative"} if lacks & ({f} | self.ancestors(f)) else set()
+        if self.rich(d) and self.far(d, f):
+            found.add("rich_absence")
+        return found
+
+    def sources(self, x: int, chain: list[str], anchor_type: str) -> set[int]:
+        """Anchors reaching x along the chain (walked backwards, as written)."""
+        cur = {x}
+        for hop in reversed(chain):
+            rels = hop.split("|")
+            inv = [BY_NAME[r].inverse if r in BY_NAME else INVERSE[r] for r in rels]
+            cur = set().union(*(self.step(y, r) for y in cur for r in inv)) if cur else set()
+        return {d for d in cur if self.types[d] == anchor_type}
+
+    def open_world(self, item: dict, chain: list[str], cons: set[int]) -> list[str]:
+        extra, iid = item["metadata"]["extra"], item["id"]
+        key = self.index[extra["anchor"]["id"]]
+        observed = [self.index[o["id"]] for o in extra["observed"]]
+        negatives = [self.index[n["id"]] for n in extra.get("negatives", [])]
+        kinds = extra.get("discriminators", {})
+        out = [f"{iid}: the key has the stated negative {self.ids[p]}" for p in negatives
+               if self.touches(key, p)]
+        out += [f"{iid}: the negative {self.ids[p]} shares an organ system with {self.ids[o]}"
+                for p in negatives for o in observed if self.systems(p) & self.systems(o)]
+        masked, atype = extra["anchor"]["masked"], extra["anchor"]["type"]
+        feature_hop = chain == [extra["path"][0]["relation"]] if masked and extra["path"] else False
+        for d in extra["distractors"]:
+            x, kind = self.index[d["id"]], kinds.get(d["letter"])
+            if not masked:
+                why = set() if not d["curated_negative"] else {"asserted_negative"} if any(
+                    x in self.out[r].get(key, ()) or key in self.out[r].get(x, ())
+                    for r in ("not_indicated_for",)) else set()
+            elif not chain:
+                why = self.kinds(x, key, observed, negatives)
+            elif feature_hop:
+                ev = [self.absent(c, x) for c in cons | {key}]
+                why = set.union(*ev) if all(ev) else set()
+            else:
+                srcs = self.sources(x, chain, atype)
+                ev = [self.kinds(s, key, observed, negatives) for s in srcs]
+                why = set() if key in srcs or len(srcs) > 8 or not all(ev) else set.union(set(), *ev)
+            if kind not in why:
+                out.append(f"{iid}: distractor {d['id']} recorded as ruled out by {kind}, evidence: {why}")
+        ans = self.index[extra["answer"]["id"]]
+        if masked and chain and self.types[ans] == atype and not self.kinds(ans, key, observed, negatives):
+            out.append(f"{iid}: the answer {self.ids[ans]} may be the patient's own disease")
         return out
 
 
@@ -139,7 +244,8 @@ def default_check(default_kg: Path) -> ParquetCheck:
 
 
 def toy_kg(out: Path) -> Path:
-    """A small KG with an is_a hierarchy, frequencies, synonyms, genes and drugs (see test_synth_kernel)."""
+    """A small KG with an is_a hierarchy, frequencies, synonyms, genes and drugs (see test_synth_kernel);
+    every finding a disease lacks is asserted absent (lacks_finding), so distractors have evidence."""
     from fleming.kg.builder import GraphBuilder
     from fleming.kg.store import save
 
@@ -169,6 +275,9 @@ def toy_kg(out: Path) -> Path:
             b.add_edge(did, rel, f, "toy", did, "1", "hpoa", 0.9, [0.9, 0.5, 0.2, 0.7, 0.4][i % 5])
         for g in genes:
             b.add_edge(did, "associated_with", g, "toy", did, "1", "g2p", 0.9)
+        for t in terms:                  # the toy world is closed by assertion (HPO NOT annotations):
+            if t not in feats and not (t == "HP:1" and "HP:2" in feats):    # what it lacks, it states
+                b.add_edge(did, "lacks_finding", t, "toy", did, "1", "hpoa/NOT", 0.9)
     nodes, edges, info = b.finalize()
     save(out, nodes, edges, {"info": info})
     return out

@@ -1,6 +1,8 @@
 """The independent re-check: for every item, recompute from the KG's Parquet files (``ParquetCheck`` in
 conftest: plain Python sets, no store, no CSR, no synthesizer state) that the answer satisfies every
-observed fact and that each distractor violates at least one."""
+observed fact, that each distractor violates at least one, and that the open-world evidence recorded
+for each distractor (asserted negative, pertinent negative stated in the stem, rich-profile absence)
+holds, with no stated negative that the key has."""
 
 from __future__ import annotations
 
@@ -77,6 +79,11 @@ def test_stats_reconcile_and_show_the_long_tail(default_items):
     assert abs(sum(r["items"].values()) - 1) < 1e-3 and abs(sum(r["uniform"].values()) - 1) < 1e-3
     assert r["rarest_30pct_items"] > 1.3 * r["rarest_30pct_uniform"]
     assert sum(stats["hops"].values()) == 2000 and set(stats["hops"]) <= {"1", "2", "3"}
+    d = stats["discriminators"]
+    assert abs(sum(d["distractors"].values()) - 1) < 1e-3
+    assert abs(sum(d["items_by_weakest"].values()) - 1) < 1e-3
+    assert set(d["by_type"]) == set(stats["question_types"])
+    assert d["distractors"]["pertinent_negative"] > 0 and d["distractors"]["rich_absence"] > 0
 
 
 @pytest.mark.slow
@@ -101,9 +108,10 @@ def test_shared_kg_items_of_every_supported_type(shared, tmp_path_factory, check
     check = checker(kg)
     assert [p for it in items for p in check.problems(it)] == []
     made = set(stats["question_types"])
-    assert {"treatment", "treatment_class", "treatment_target_process", "drug_class", "drug_indication",
-            "disease_drug", "allelic_disorder"} <= made
-    assert set(stats["hops"]) == {"1", "2", "3", "4"}
+    assert {"diagnosis", "diagnosis_gene", "allelic_disorder", "disease_drug"} <= made
+    assert set(stats["hops"]) <= {"1", "2", "3"}
     assert made | set(stats["unsupported_types"]) == {q.name for q in SynthConfig().question_types}
+    why = stats["unsupported_types"]
+    assert "sample" in why["drug_adverse_effect"] and "asserted negatives" in why["drug_class"]
     negatives = [d for it in items for d in it["metadata"]["extra"]["distractors"] if d["curated_negative"]]
     assert negatives                     # PharmacotherapyDB NOT pairs used as hard negatives

@@ -23,9 +23,9 @@ def test_hops_and_paths_of_the_default_types():
     by = {q.name: q for q in DEFAULT_TYPES}
     assert by["diagnosis"].hops == 1 and by["diagnosis"].path == "features -> disease"
     assert by["treatment_class"].hops == 3
-    assert by["treatment_target_process"].hops == 4
     assert by["drug_class"].hops == 1 and not by["drug_class"].masked
-    assert {q.hops for q in DEFAULT_TYPES} == {1, 2, 3, 4}
+    assert {q.hops for q in DEFAULT_TYPES} == {1, 2, 3}
+    assert "treatment_target_process" not in by          # a meaningless chain: dropped (issue 10)
 
 
 def test_chain_given_as_strings_or_lists():

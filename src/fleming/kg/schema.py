@@ -106,7 +106,15 @@ RELATIONS: tuple[Relation, ...] = (
     _rel("participates_in", "gene", "process", "has_participant", doc="gene -> GO process/pathway"),
     _rel("is_a", " ".join(ENTITY_TYPES), " ".join(ENTITY_TYPES), "has_subtype"),
     _rel("resembles", _D + " drug", _D + " drug", symmetric=True),
+    _rel(
+        "lacks_finding",
+        _D,
+        _F,
+        "lacked_by",
+        doc="asserted absence: the source states the disease does NOT have the finding (HPO NOT)",
+    ),
 )
+# Appended last so the codes of the relations above stay as they were.
 RELATION_NAMES: tuple[str, ...] = tuple(r.name for r in RELATIONS)
 REL_CODE: dict[str, int] = {n: i for i, n in enumerate(RELATION_NAMES)}
 BY_NAME: dict[str, Relation] = {r.name: r for r in RELATIONS}

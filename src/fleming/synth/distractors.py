@@ -11,7 +11,15 @@ candidate costs one look-up. ``verify`` re-checks the chosen options the other w
 
 Plausibility: shared observed features / k + Jaccard of the full feature sets of the sibling; a
 physician-curated negative (``not_indicated_for``) comes first. Candidates that are synonyms of, or
-is_a-related to, the answer, another option or an entity in the stem are skipped.
+is_a-related to, the answer, another option or an entity in the stem are skipped, and so are generic
+terms (``findings``).
+
+Open world (``evidence``): a candidate the KG merely does not connect to the stem is not wrong yet. It
+is kept only with evidence that survives an incomplete KG, whose kind is recorded per option: a
+diagnosis sibling must be ruled out itself; a path option (a gene, an allelic disorder) only when
+every anchor reaching it (at most ``MAX_SOURCES``) is ruled out and neither it nor an is_a relative is
+reached by a consistent anchor; an additional finding only when the key (and every other consistent
+anchor) is known to lack it; a named anchor's options only from curated negatives.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from fleming.synth.evidence import ASSERTED, MAX_SOURCES, finding_absent, rule_out
 from fleming.synth.prims import (
     KERNEL,
     copy_into,
@@ -219,15 +228,69 @@ def forward(g, t, w, x):
 @njit(**KERNEL)
 def _distinct(g, w, c, ans):
     """Same type as the answer; not in the stem, not an option, no is_a relative or synonym of one."""
-    return g.type_codes[c] == g.type_codes[ans] and not ex_hit(g, w, c)
+    return g.type_codes[c] == g.type_codes[ans] and not g.generic[c] and not ex_hit(g, w, c)
 
 
 @njit(**KERNEL)
-def _take(g, w, npick, c, via, neg, lack, shared, jac):
+def _take(g, w, npick, c, via, neg, lack, shared, jac, kind):
     ex_add(g, w, c)                  # on overflow the exclusion is partial; verify_item still checks
     w.pick[npick], w.pvia[npick], w.pneg[npick], w.plack[npick] = c, via, neg, lack
-    w.pshared[npick], w.pjac[npick] = shared, jac
+    w.pshared[npick], w.pjac[npick], w.pkind[npick] = shared, jac, kind
     return npick + 1
+
+
+@njit(**KERNEL)
+def _reached_related(g, w, c, astamp):
+    """c or one of its is_a ancestors or descendants is marked reached by a consistent anchor."""
+    if w.vis2[c] == astamp:
+        return True
+    for q in range(g.aptr[c], g.aptr[c + 1]):
+        if w.vis2[g.aidx[q]] == astamp:
+            return True
+    for q in range(g.dptr[c], g.dptr[c + 1]):  # noqa: SIM110 - numba compiles no generator expressions
+        if w.vis2[g.didx[q]] == astamp:
+            return True
+    return False
+
+
+@njit(**KERNEL)
+def sources_out(g, t, w, c, a, obs, n_obs):
+    """Every anchor reaching c along the path (walked backwards) ruled out (``evidence.rule_out``, which
+    may state a pertinent negative): the weakest kind, or 0 (negatives stated meanwhile withdrawn) when
+    one cannot be, the key reaches c, or more than MAX_SOURCES anchors do."""
+    w.front[0] = c
+    n, _ = walk(g, t, w, 1, w.vis, True, True, True, 0, len(t.chain))
+    if n < 0:
+        return 0
+    k, m = 0, 0
+    for i in range(n):
+        m += g.type_codes[w.front[i]] == t.anchor_type
+    if m > MAX_SOURCES:
+        return 0
+    nneg = w.nneg[0]
+    for i in range(n):
+        d = w.front[i]
+        if g.type_codes[d] != t.anchor_type:
+            continue
+        r = 0 if d == a else rule_out(g, t.fh, w, d, a, obs, w.obs_eid, n_obs)
+        if r == 0:
+            w.nneg[0] = nneg
+            return 0
+        k = max(k, r)
+    return k
+
+
+@njit(**KERNEL)
+def finding_out(g, t, w, c, a, n_cons):
+    """An additional-finding candidate c: the key and every other consistent anchor known to lack it."""
+    k = finding_absent(g, t.fh, a, c)
+    for i in range(n_cons):
+        if k == 0:
+            return 0
+        if w.cons[i] != a:
+            r = finding_absent(g, t.fh, w.cons[i], c)
+            k = 0 if r == 0 else max(k, r)
+    return k
 
 
 @njit(**KERNEL)
@@ -243,48 +306,64 @@ def pick_siblings(g, t, w, a, obs, n_obs, nsib, order):
         if lack < 0:
             n_cons += 1
             continue
-        npick = _take(g, w, npick, c, c, False, lack, w.sibcnt[si], w.sibjac[si])
+        kind = rule_out(g, t.fh, w, c, a, obs, w.obs_eid, n_obs)
+        if kind == 0:
+            continue
+        npick = _take(g, w, npick, c, c, False, lack, w.sibcnt[si], w.sibjac[si], kind)
         if npick == t.n_distr:
             break
     return npick, n_cons
 
 
 @njit(**KERNEL)
-def pick_along_path(g, t, w, a, ans, obs, n_obs, nsib, order, astamp):
-    """Longer paths: curated negatives of ``a`` first, then what the best-ranked siblings reach (each
-    sibling's reach in a random rotation), skipping anything the consistent anchors reach (marked
-    w.vis2 == astamp). Returns (picked, candidates seen, consistent skipped)."""
+def pick_along_path(g, t, w, a, ans, obs, n_obs, nsib, order, astamp, n_cons_anchors):
+    """Longer paths: curated negatives of ``a`` first, then (unless the type takes curated negatives
+    only) what the best-ranked siblings reach (each sibling's reach in a random rotation, copied to
+    w.cand), skipping anything the consistent anchors reach (marked w.vis2 == astamp) and anything
+    without open-world evidence (module docstring). Returns (picked, candidates seen, consistent
+    skipped)."""
     npick, seen, n_cons = 0, 0, 0
     s = new_stamp(w.stc)
-    for src in range(-1, min(nsib, t.max_sibs)):
+    last = min(nsib, t.max_sibs) if t.mode != 3 else 0
+    for src in range(-1, last):
         if src < 0:
             if t.neg < 0:
                 continue
             lo, hi = hop_lo(g, t.neg, a), hop_hi(g, t.neg, a)
-            n = min(hi - lo, len(w.front))
-            copy_into(w.front, 0, g.hidx, lo, n)
+            n = min(hi - lo, len(w.cand))
+            copy_into(w.cand, 0, g.hidx, lo, n)
             via, lack = a, -1
         else:
             sib = w.sib[order[src]]
             n = forward(g, t, w, sib)
+            copy_into(w.cand, 0, w.front, 0, n)
             via = sib
             lack = first_missing(g, t.fh, sib, obs, n_obs) if t.masked else -1
         start = randint(w.st, n) if n > 0 else 0
         for q in range(n):
-            c = w.front[(start + q) % n]
+            c = w.cand[(start + q) % n]
             if w.cmark[c] == s:
                 continue
             w.cmark[c] = s
             seen += 1
-            if w.vis2[c] == astamp:
+            if w.vis2[c] == astamp or (t.mode == 1 and _reached_related(g, w, c, astamp)):
                 n_cons += 1
                 continue
             if not _distinct(g, w, c, ans):
                 continue
             if src < 0:
-                npick = _take(g, w, npick, c, via, True, lack, -1, np.nan)
+                npick = _take(g, w, npick, c, via, True, lack, -1, np.nan, ASSERTED)
             else:
-                npick = _take(g, w, npick, c, via, False, lack, w.sibcnt[order[src]], w.sibjac[order[src]])
+                if t.mode == 1:
+                    kind = sources_out(g, t, w, c, a, obs, n_obs)
+                elif t.mode == 2:
+                    kind = finding_out(g, t, w, c, a, n_cons_anchors)
+                else:
+                    kind = 0
+                if kind == 0:
+                    continue
+                npick = _take(g, w, npick, c, via, False, lack, w.sibcnt[order[src]], w.sibjac[order[src]],
+                              kind)
             if npick == t.n_distr:
                 return npick, seen, n_cons
     return npick, seen, n_cons

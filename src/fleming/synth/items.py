@@ -11,7 +11,13 @@ holds the grounding:
 - ``hops``, ``rarity`` (degree, percentile, decile, rare flags), ``distractors`` (id, name, letter, shared
   observed features, Jaccard, the sibling it came through, the observed feature it or that sibling
   lacks, curated negative), ``difficulty_features`` (hops, k, siblings, candidates, other consistent
-  anchors, distractor Jaccard, degrees, observed frequency, observed findings named in the answer).
+  anchors, distractor Jaccard, degrees, observed frequency, observed findings named in the answer);
+- ``negatives``: the pertinent negatives the stem states (id, name), and ``discriminators``: per
+  distractor letter, the kind of open-world evidence that rules it out (``evidence.KINDS``).
+
+An item whose answer's name restates two or more stem findings ('Hypokalemic periodic paralysis' for
+hypokalemia and periodic paralysis) is dropped with its reason; the stated age is raised to what the
+findings need (``findings.min_age``).
 
 Python renders the words (question, patient) and checks the record fields as ``fleming.records.MCQ``
 would (options and answer in bulk, the question per item; ``MCQ.model_validate`` raises, naming the
@@ -30,6 +36,8 @@ import numpy as np
 from fleming.kg.schema import ENTITY_TYPES, RELATION_NAMES, TYPE_CODE, norm_name, norm_names, norm_text
 from fleming.kg.store import KG
 from fleming.records import LETTERS, MAX_OPTIONS, MCQ, MIN_OPTIONS
+from fleming.synth.evidence import KINDS
+from fleming.synth.findings import min_age
 from fleming.synth.jsonl import Tables, arrow_strings, const_strings, write_lines
 from fleming.synth.kernel import Out
 from fleming.synth.render import DRAWS, Drawn, Pack, mix_draws, patient, render
@@ -60,6 +68,7 @@ class Lookup:
         #                                                          word, lower name, ' normalized name ')
         self.is_phenotype: dict[int, bool] = {}
         self.attrs: dict[int, dict] = {}             # anchor -> attrs (onset, inheritance)
+        self._id: dict[int, str] = {}                # node -> id (pertinent negatives only)
         self._in_name = np.zeros(kg.n_nodes, np.bool_)     # which nodes the caches hold
         self._in_attrs = np.zeros(kg.n_nodes, np.bool_)
 
@@ -96,7 +105,8 @@ class Lookup:
         self.trim()
         anchors = [out.anchor[rows] for out, rows in parts]
         self.add_nodes(np.concatenate(anchors + [a for out, rows in parts
-                                                 for a in (out.obs[rows].ravel(), out.opts[rows].ravel())]))
+                                                 for a in (out.obs[rows].ravel(), out.opts[rows].ravel(),
+                                                           out.negs[rows].ravel())]))
         self.add_anchors(np.concatenate(anchors))
 
     @staticmethod
@@ -134,6 +144,12 @@ class Lookup:
         n, first, _, padded = self.words[x]
         wy = self.words[y]
         return len(n) >= 4 and first in wy[2] and padded in wy[3]
+
+    def ids(self, x: int) -> str:
+        """The node's stable id (cached with its name)."""
+        if x not in self._id:
+            self._id[x] = self.kg.ids[x].as_py()
+        return self._id[x]
 
     def add_anchors(self, idx: np.ndarray) -> None:
         import pyarrow as pa
@@ -195,9 +211,10 @@ class ItemBuilder:
         v = _View(out, rows)
         ok = self._options_ok(out, rows).tolist()
         kept, pieces, named, words = [], [], [], self._words
-        for j, (i, a, obs, opts, ans_pos, seed, draws) in enumerate(zip(
-                rows.tolist(), v.anchor, v.obs, v.opts, v.ans_pos, v.seed, v.draws, strict=True)):
-            r = words(a, obs, opts[ans_pos], Drawn(seed, draws))
+        for j, (i, a, obs, opts, ans_pos, seed, draws, negs, kinds) in enumerate(zip(
+                rows.tolist(), v.anchor, v.obs, v.opts, v.ans_pos, v.seed, v.draws, v.negs, v.kinds,
+                strict=True)):
+            r = words(a, obs, opts[ans_pos], Drawn(seed, draws), negs, kinds, ans_pos)
             if r.__class__ is str:
                 res[i] = (None, r)
                 continue
@@ -231,16 +248,22 @@ class ItemBuilder:
                             "options": {letters[k]: names[o] for k, o in enumerate(opts)},
                             "answer": [LETTERS[v.ans_pos[j]]]})
 
-    def _words(self, a: int, obs: list[int], ans: int, rng: Drawn):
-        """The rendered parts of one item (anchor, observed nodes, answer): (question, stem-template and
-        patient JSON pieces, observed findings named in the answer), or the reason it is dropped."""
+    def _words(self, a: int, obs: list[int], ans: int, rng: Drawn, negs: list[int] = (),
+               kinds: list[int] = (), ans_pos: int = -1):
+        """The rendered parts of one item (anchor, observed nodes, answer, pertinent negatives, evidence
+        kind per option): (question, stem-template and patient JSON pieces, observed findings named in
+        the answer), or the reason it is dropped."""
         qt, lk = self.qt, self.lookup
         names, pheno = lk.name, lk.is_phenotype
         obs_names = [names[x] for x in obs]
+        named = sum(lk.name_mentions(ans, x) for x in obs)
+        if named >= 2:
+            return "render: the answer's name restates two or more stem findings"
         if qt.masked:
             a_attrs = lk.attrs[a]
+            age = max([min_age(lk.words[x][0]) for x in obs] or [0.0])
             who = patient(self.pack, a_attrs.get("onset", ()), a_attrs.get("inheritance", ()), rng,
-                          [*obs_names, names[a]])
+                          [*obs_names, names[a]], age)
             who_js = (_NO_PATIENT if who.onset is who.age is who.sex is who.sex_from is None else
                       f'{{"onset":{_str(who.onset)},"age":{_str(who.age)},"sex":{_str(who.sex)},'
                       f'"sex_from":{_str(who.sex_from)}}}')
@@ -249,10 +272,15 @@ class ItemBuilder:
         sym, tests = [], []
         for x, n in zip(obs, obs_names, strict=True):
             (sym if pheno[x] else tests).append(n)
-        r = render(self.pack, qt.name, sym, tests, None if qt.masked else names[a], who, rng)
+        neg_names = [names[x] for x in negs]
+        r = render(self.pack, qt.name, sym, tests, None if qt.masked else names[a], who, rng, neg_names)
         if lk.mentions(r.question, ans, True):
             return "render: the answer is named in the stem"
-        named = sum(lk.name_mentions(ans, x) for x in obs)
+        ids = self.lookup.ids
+        who_js += (',"negatives":[' + ",".join(f'{{"id":{_esc(ids(x))},"name":{_esc(n)}}}'
+                                               for x, n in zip(negs, neg_names, strict=True))
+                   + '],"discriminators":{' + ",".join(f'"{LETTERS[k]}":"{KINDS[kd]}"'
+                                                        for k, kd in enumerate(kinds) if k != ans_pos) + "}")
         return r.question, f'{r.stem_id}","question_template":{r.question_index}', who_js, named
 
     def _write(self, out: Out, rows: np.ndarray, slots: list[int], pieces: list[str],
@@ -296,3 +324,4 @@ class _View:
         seeds = out.seed[rows] ^ np.uint64(0x5EED)                     # the items' render seeds
         self.seed, self.draws = seeds.tolist(), mix_draws(seeds, DRAWS).tolist()
         self.obs, self.opts = cut(out.obs, nobs), cut(out.opts, nopt)
+        self.negs, self.kinds = cut(out.negs, out.nneg[rows].tolist()), cut(out.kind, nopt)

@@ -10,6 +10,10 @@ the answer, the distractors with their evidence, and the shuffled option order. 
    score them, gather candidates, select distractors (``distractors``);
 5. shuffle the options with the attempt's seed and run the final check (``verify.verify_item``).
 
+Distractors need open-world evidence (``evidence``): each records its kind, and the pertinent negatives
+the stem must state ("There is no ...") come out with the skeleton. An allelic-disorder answer (a
+disease reached through the key's gene) must itself be ruled out as the patient's disease.
+
 An attempt that fails says why (``REASONS``); a slot tries ``max_attempts`` seeds
 ``seed_for(seed, slot, attempt)``, so results depend on the slot, never on batching or worker count.
 """
@@ -29,6 +33,7 @@ from fleming.synth.distractors import (
     pick_siblings,
     score_siblings,
 )
+from fleming.synth.evidence import MAX_NEG, rule_out
 from fleming.synth.masking import choose_observed
 from fleming.synth.prims import (
     KERNEL,
@@ -43,6 +48,7 @@ from fleming.synth.prims import (
     randint,
     sample_cum,
     seed_for,
+    shares_word,
 )
 from fleming.synth.sampler import SynthIndex
 from fleming.synth.verify import verify_item
@@ -56,15 +62,18 @@ REASONS = (
     "check failed: options not distinct",
     "consistency walk over max_visit nodes (unverifiable)",
     "stem consistent with more than max_consistent anchors",
+    "check failed: an option is not ruled out by open-world evidence",
+    "answer disease not ruled out as the patient's own",
 )
 MAX_OBS, MAX_HOPS = 8, 3
 
 Work = namedtuple("Work", "st stc cnt inc vis vis2 cmark cons front nxt sib sibsc sibcnt sibjac "
                           "wbuf obs obs_eid pick pvia pneg plack pshared pjac "
-                          "path path_eid opts exs exm exa ekey ekst order perm sopts bits")
+                          "path path_eid opts exs exm exa ekey ekst order perm sopts bits "
+                          "negs nneg pkind cand")
 Out = namedtuple("Out", "status attempts reasons seed anchor nobs obs obs_eid path path_eid nopt opts "
                         "ans_pos "
-                        "via neg lack shared jac nsib nall ncand ncons")
+                        "via neg lack shared jac nsib nall ncand ncons negs nneg kind")
 
 
 def make_work(n_nodes: int, max_deg: int, n_options: int, max_visit: int) -> Work:
@@ -78,7 +87,8 @@ def make_work(n_nodes: int, max_deg: int, n_options: int, max_visit: int) -> Wor
                 i32(n_options), np.zeros(n_options), i32(MAX_HOPS + 1), np.zeros(MAX_HOPS, np.int64),
                 i32(n_options), np.zeros(1, np.int64), i32(n_nodes), i32(n_nodes), np.zeros(256, np.int64),
                 i32(256), np.zeros(4096, np.int64), np.zeros(n_options, np.int64), i32(n_options),
-                np.zeros(n_nodes // 64 + 1, np.uint64))
+                np.zeros(n_nodes // 64 + 1, np.uint64),
+                i32(MAX_NEG), np.zeros(1, np.int64), np.zeros(n_options, np.int8), i32(buf))
 
 
 def make_out(n: int, n_options: int) -> Out:
@@ -88,7 +98,8 @@ def make_out(n: int, n_options: int) -> Out:
                np.full((n, MAX_HOPS + 1), -1, np.int32), z(n, MAX_HOPS, dt=np.int64), z(n, dt=np.int8),
                np.full((n, n_options), -1, np.int32), z(n, dt=np.int8), z(n, n_options),
                z(n, n_options, dt=np.bool_), z(n, n_options), z(n, n_options), z(n, n_options, dt=np.float32),
-               z(n), z(n), z(n), z(n))
+               z(n), z(n), z(n), z(n),
+               np.full((n, MAX_NEG), -1, np.int32), z(n, dt=np.int8), z(n, n_options, dt=np.int8))
 
 
 @njit(**KERNEL)
@@ -107,7 +118,8 @@ def _walk(g, t, w, a):
             for q in range(hi - lo):
                 jj = lo + (j - lo + q) % (hi - lo)
                 y = g.hidx[jj]
-                if (t.answer_type < 0 or g.type_codes[y] == t.answer_type) and not ex_hit(g, w, y):
+                if ((t.answer_type < 0 or g.type_codes[y] == t.answer_type) and not g.generic[y]
+                        and not ex_hit(g, w, y)):
                     break
             else:
                 return -1
@@ -123,6 +135,7 @@ def attempt(g, t, w, o, i):
     """One attempt with the seed already in w.st; 0 and row i of ``o`` filled, or a REASONS code (1-based)."""
     a = t.anchors[sample_cum(t.cum, rand01(w.st) * t.cum[-1])]
     n_obs = 0
+    w.nneg[0] = 0
     if t.masked:
         k = t.kmin + randint(w.st, t.kmax - t.kmin + 1)
         n_obs = choose_observed(g, t.fh, a, k, t.default_freq, w.st, w.wbuf, w.obs, w.obs_eid)
@@ -150,6 +163,9 @@ def attempt(g, t, w, o, i):
         ncs, cstamp = consistent_set(g, t, w, w.obs, n_obs)
         if ncs < 0:
             return 7 if ncs == -1 else 8
+    if t.mode == 1 and t.answer_type == t.anchor_type and (
+            shares_word(g, ans, a) or rule_out(g, t.fh, w, ans, a, w.obs, w.obs_eid, n_obs) == 0):
+        return 10                               # e.g. an allelic disorder the patient may have
     if t.masked:
         nf = n_obs
         nsib, seen, nall = count_siblings(g, t, w, a, w.obs, nf)
@@ -169,7 +185,7 @@ def attempt(g, t, w, o, i):
         astamp = mark_answers(g, t, w, w.cons, ncs)
         if astamp < 0:
             return 7
-        npick, nc, ncons = pick_along_path(g, t, w, a, ans, w.obs, n_obs, nsib, order, astamp)
+        npick, nc, ncons = pick_along_path(g, t, w, a, ans, w.obs, n_obs, nsib, order, astamp, ncs)
     if npick < t.min_distr:
         return 3
     nopt = npick + 1
@@ -199,9 +215,12 @@ def attempt(g, t, w, o, i):
         src = perm[j] - 1                      # -1: the answer
         if src >= 0:
             o.via[i, j], o.neg[i, j], o.lack[i, j] = w.pvia[src], w.pneg[src], w.plack[src]
-            o.shared[i, j], o.jac[i, j] = w.pshared[src], w.pjac[src]
+            o.shared[i, j], o.jac[i, j], o.kind[i, j] = w.pshared[src], w.pjac[src], w.pkind[src]
         else:
             o.via[i, j], o.lack[i, j], o.shared[i, j], o.jac[i, j] = -1, -1, -1, np.nan
+            o.kind[i, j] = 0
+    o.nneg[i] = w.nneg[0]
+    copy_into(o.negs[i], 0, w.negs, 0, w.nneg[0])
     o.nsib[i], o.ncand[i], o.ncons[i] = seen, nc, ncons
     o.nall[i] = nall if len(t.chain) == 0 or not t.masked else ncs - 1
     return 0

@@ -6,7 +6,7 @@ proportional to its HPO frequency (edge ``frequency``; ``default_freq`` where th
 frequent findings are more likely to be in the stem, as in a real presentation. Two findings where one
 is an is_a ancestor of the other are never both observed (the general one would add nothing), and a
 finding named like the anchor (a disease 'Hypoglycemia' and its finding 'Hypoglycemia') is never
-observed.
+observed, nor is a generic term ('Abnormality of the eye', ``findings``).
 
 Departure from the paper: the paper masks "part of the subgraph" at random; here the choice is
 frequency-weighted and hierarchy-aware, and what stays hidden is fixed by the question type.
@@ -51,7 +51,7 @@ def choose_observed(g, fh, a, k, default_freq, st, wbuf, out, out_eid):
         total -= wbuf[pick]
         wbuf[pick] = 0.0
         f = g.hidx[lo + pick]
-        ok = not shares_key(g, f, a)                 # a finding named like the anchor gives it away
+        ok = not shares_key(g, f, a) and not g.generic[f]   # named like the anchor: gives it away
         for i in range(got):
             if ok and related(g, f, out[i]):
                 ok = False

@@ -102,6 +102,21 @@ def shares_key(g, x, y):
     return False
 
 
+@njit(**KERNEL)
+def shares_word(g, x, y):
+    """True when the names of x and y share a content word (``names.word_keys``)."""
+    i, ie, j, je = g.wptr[x], g.wptr[x + 1], g.wptr[y], g.wptr[y + 1]
+    while i < ie and j < je:
+        a, b = g.widx[i], g.widx[j]
+        if a == b:
+            return True
+        if a < b:
+            i += 1
+        else:
+            j += 1
+    return False
+
+
 @njit(**KERNEL, inline="always")
 def hop_lo(g, h, i):
     return g.hoff[h] + g.hptr[h, i]

@@ -51,7 +51,7 @@ _FEMALE = re.compile(r"\b(female|females|women|woman|girls?|ovar\w*|uter\w*|mens
                      r"vagin\w*|vulv\w*|pregnan\w*|cervix|cervical insufficiency|mammary|lactation)\b", re.I)
 MALE_INHERITANCE = ("X-linked recessive inheritance", "Y-linked inheritance")
 _REQUIRED = ("language", "list", "patient", "sex", "onset", "stems", "tests_sentence", "tests_only",
-             "questions")
+             "negatives", "questions")
 
 
 class Mix:
@@ -134,6 +134,7 @@ class Pack:
     tests_sentence: list[str]
     tests_only: list[str]
     questions: dict[str, list[str]]
+    negatives: dict[str, Any]             # sentences, pair, last: "There is no X or Y."
     space: str = " "                     # between sentences ('' for Chinese)
 
     def join(self, items: list[str]) -> str:
@@ -162,7 +163,8 @@ def _parse_pack(raw: Any, path: Path) -> Pack:
     return Pack(str(raw["language"]), lst["sep"], lst["last"], lst["pair"], raw["patient"], raw["sex"],
                 raw["onset"], stems,
                 list(raw["tests_sentence"]), list(raw["tests_only"]),
-                {k: list(v) for k, v in raw["questions"].items()}, str(raw.get("space", " ")))
+                {k: list(v) for k, v in raw["questions"].items()}, dict(raw["negatives"]),
+                str(raw.get("space", " ")))
 
 
 @lru_cache(maxsize=16)
@@ -189,6 +191,7 @@ def load_pack(language: str = "en", extra: tuple[str, ...] = ()) -> Pack:
 
 _INVERTED = re.compile(r"^([^,]+), ([^,]+)$")
 _SLASH_CAP = re.compile(r"/([A-Z])(?=[a-z])")
+_PAREN = re.compile(r"\s*\([^)]*\)")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -196,6 +199,7 @@ def finding_text(name: str) -> str:
     """A finding's name as running text: 'Global developmental delay' -> 'global developmental delay';
     MeSH forms are un-inverted and de-capitalized ('Vision, Low' -> 'low vision', 'Body Weight' ->
     'body weight'); acronyms and hyphenated eponyms keep their capitals ('EEG abnormality')."""
+    name = _PAREN.sub("", name) or name                             # '(within the age range of ...)'
     name = _SLASH_CAP.sub(lambda m: "/" + m.group(1).lower(), name)     # 'Aplasia/Hypoplasia of'
     m = _INVERTED.match(name)
     if m and len(m.group(2).split()) <= 2:
@@ -243,15 +247,18 @@ def patient_sex(names: list[str], inheritance: list[str], rng: Mix) -> tuple[str
 
 
 def patient(pack: Pack, onsets: list[str], inheritance: list[str], rng: Mix,
-            names: list[str] = ()) -> Patient:
+            names: list[str] = (), min_years: float = 0.0) -> Patient:
     """The person in the stem: age (at presentation, after the onset) and sex only when the KG gives an
-    onset; ``names`` (observed findings, anchor) make the sex consistent with sex-specific findings."""
+    onset; ``names`` (observed findings, anchor) make the sex consistent with sex-specific findings;
+    the age is at least ``min_years`` (``findings.min_age``: no 'absent speech' at 4 months)."""
     known = [o for o in onsets if o in ONSET_AGES]
     if not known:
         return Patient(rng.pick(pack.patient["none"]))
     onset = rng.pick(known)
     cls, lo, hi = ONSET_AGES[onset]
     years = lo + (hi - lo) * rng.unit() + PRESENT_AFTER[cls] * rng.unit()
+    if years < min_years:                      # seen later than the onset, once the finding can show
+        years = min_years + 3 * (years - lo) / max(hi - lo + PRESENT_AFTER[cls], 1e-9)
     sex, sex_from = patient_sex(list(names), inheritance, rng)
     if years < 28 / 365:
         group, n, unit = "newborn", max(2, int(years * 365)), "days"
@@ -278,9 +285,22 @@ class Rendered:
     patient: Patient | None
 
 
+def negatives_sentence(pack: Pack, negatives: list[str], rng: Mix) -> str:
+    """'There is no hearing impairment or cataract.' (empty without negatives)."""
+    if not negatives:
+        return ""
+    neg = pack.negatives
+    items = [finding_text(n) for n in negatives]
+    joined = items[0] if len(items) == 1 else (
+        items[0] + neg["pair"] + items[1] if len(items) == 2
+        else pack.sep.join(items[:-1]) + neg["last"] + items[-1])
+    return rng.pick(neg["sentences"]).format(list=joined)
+
+
 def render(pack: Pack, qtype: str, symptoms: list[str], tests: list[str], anchor: str | None,
-           who: Patient | None, rng: Mix) -> Rendered:
-    """The question text: vignette (masked anchors) + the type's question sentence."""
+           who: Patient | None, rng: Mix, negatives: list[str] = ()) -> Rendered:
+    """The question text: vignette (masked anchors, with the pertinent negatives) + the type's
+    question sentence."""
     questions = pack.questions.get(qtype)
     if not questions:
         raise ConfigError(f"template pack {pack.language!r}: field 'questions.{qtype}': missing")
@@ -297,6 +317,8 @@ def render(pack: Pack, qtype: str, symptoms: list[str], tests: list[str], anchor
             stem += pack.space + rng.pick(pack.tests_sentence).format(tests=tst)
     else:
         stem_id, stem = "tests_only", rng.pick(pack.tests_only).format(patient=who.text, tests=tst)
+    if negatives:
+        stem += pack.space + negatives_sentence(pack, list(negatives), rng)
     return Rendered(f"{stem}{pack.space}{question}", stem_id, qi, who)
 
 
@@ -318,6 +340,8 @@ def samples_markdown(lines: list[str], k: int, seed: int) -> str:
                 for L, t in it["options"].items()]
         path = " ; ".join(f"{h['relation']} -> {h['to']}" for h in x["path"])
         lacks = ", ".join(f"{d['letter']} lacks {d['lacks']}" for d in x["distractors"] if d["lacks"])
+        kinds = ", ".join(f"{k}: {v}" for k, v in sorted(x.get("discriminators", {}).items()))
         out += ["", f"Path: {path}. Anchor: {x['anchor']['name']} ({x['anchor']['id']})."
-                + (f" Distractors: {lacks}." if lacks else ""), ""]
+                + (f" Distractors: {lacks}." if lacks else "")
+                + (f" Ruled out by: {kinds}." if kinds else ""), ""]
     return "\n".join(out)

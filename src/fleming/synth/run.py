@@ -29,6 +29,7 @@ from fleming.errors import ConfigError, FlemingError
 from fleming.io import sha256_file, write_json
 from fleming.kg.store import KG, META
 from fleming.steps import Stats
+from fleming.synth.evidence import KINDS
 from fleming.synth.items import ItemBuilder, Lookup
 from fleming.synth.kernel import REASONS, Kernel, slot_uniforms
 from fleming.synth.render import load_pack
@@ -136,14 +137,18 @@ class Synthesizer:
         for i in np.flatnonzero(out.reasons.any(axis=1)).tolist():
             why_att[i] = {REASONS[k]: v for k, v in enumerate(out.reasons[i].tolist()) if v}
         built = builder.build_all(out, sl, accepted)                      # validated (else it raises)
+        kinds = [tuple(k for j, k in enumerate(row[:n]) if j != p)        # per slot: its options' kinds
+                 for row, n, p in zip(out.kind.tolist(), out.nopt.tolist(), out.ans_pos.tolist(),
+                                      strict=True)]
         seen, rows = self.seen, []
         for i, (line, why) in enumerate(built):
             if line is None:
                 drop = DUPLICATE if dup[i] and status[i] == 0 else why or None
-                rows.append((sl[i], ti, attempts[i], why_att[i], None, drop, None, None))
+                rows.append((sl[i], ti, attempts[i], why_att[i], None, drop, None, None, ()))
             else:
                 seen.add(keys[i])
-                rows.append((sl[i], ti, attempts[i], why_att[i], line, None, keys[i], deciles[i]))
+                rows.append((sl[i], ti, attempts[i], why_att[i], line, None, keys[i], deciles[i],
+                             kinds[i]))
         return rows
 
 
@@ -185,6 +190,8 @@ class _Tally:
         self.keys: set = set()
         self.types: Counter = Counter()
         self.deciles: dict[str, Counter] = {t: Counter() for t in names}
+        self.kinds: dict[str, Counter] = {t: Counter() for t in names}      # distractors per evidence kind
+        self.weakest: dict[str, Counter] = {t: Counter() for t in names}    # items by their weakest kind
         self.attempts: Counter = Counter()
         self.slots_used = self.given_up = 0
 
@@ -195,7 +202,7 @@ class _Tally:
     def add(self, rows: list[tuple]) -> None:
         """The rows (of one chunk, in slot order) until n items are kept; their lines written at once."""
         st, keys, names, lines = self.stats, self.keys, self.names, []
-        for _, ti, attempts, reasons, line, drop, key, decile in rows:
+        for _, ti, attempts, reasons, line, drop, key, decile, kinds in rows:
             if st.n_kept >= self.n:
                 break
             name = names[ti]
@@ -216,6 +223,8 @@ class _Tally:
                 st.n_kept += 1
                 self.types[name] += 1
                 self.deciles[name][decile] += 1
+                self.kinds[name].update(KINDS[k] for k in kinds)
+                self.weakest[name][KINDS[max(kinds, default=0)]] += 1
                 lines.append(line)
         if lines:
             lines.append(b"")
@@ -328,6 +337,7 @@ def _stats(synth: Synthesizer, tally: _Tally, cfg: SynthConfig, n: int, seed: in
                            "rarest_30pct_ratio": round(tail_items / tail_uniform, 3)
                            if tail_uniform else None},
         "unsupported_types": idx.unsupported,
+        "discriminators": _discriminators(tally),
         "pilot_acceptance": synth.acceptance,
         "eligible_anchors": {t: len(p.arrays.anchors) for t, p in idx.plans.items()},
         "paraphrase": para,
@@ -335,6 +345,20 @@ def _stats(synth: Synthesizer, tally: _Tally, cfg: SynthConfig, n: int, seed: in
                      "items_per_s": round(kept / t_synth, 1) if t_synth > 0 else None},
         "config": _config_dict(cfg),
     }
+
+
+def _discriminators(tally: _Tally) -> dict:
+    """Shares of distractors per open-world evidence kind (``evidence.KINDS``), overall and per type,
+    and of items by the weakest kind among their distractors (asserted < pertinent < rich absence)."""
+    kinds, weakest = Counter(), Counter()
+    for t in tally.names:
+        kinds.update(tally.kinds[t])
+        weakest.update(tally.weakest[t])
+    names = KINDS[1:]
+    return {"distractors": _shares(kinds, names), "items_by_weakest": _shares(weakest, names),
+            "by_type": {t: {"distractors": _shares(tally.kinds[t], names),
+                            "items_by_weakest": _shares(tally.weakest[t], names)}
+                        for t in tally.names if tally.types[t]}}
 
 
 def _config_dict(cfg: SynthConfig) -> dict:

@@ -18,14 +18,23 @@ from numba import njit
 
 from fleming.kg.schema import BY_NAME, FINDING_TYPES, INVERSE, TYPE_CODE
 from fleming.kg.store import KG
-from fleming.synth.names import name_keys
+from fleming.synth.evidence import RICH_FREQ_SHARE, RICH_MIN
+from fleming.synth.findings import finding_masks
+from fleming.synth.names import name_keys, same_disease_keys, word_keys
 from fleming.synth.templates import QuestionType, SynthConfig
 
 GraphArrays = namedtuple("GraphArrays", "type_codes group freq aptr aidx dptr didx kptr kidx "
-                                        "hptr hidx heid hoff rptr ridx roff closed cslot cptr cidx")
+                                        "hptr hidx heid hoff rptr ridx roff closed cslot cptr cidx "
+                                        "nptr nidx rich generic minage system wptr widx")
 TypeArrays = namedtuple("TypeArrays", "anchors cum fh chain neg masked kmin kmax m n_distr min_distr "
                                       "max_attempts max_sibs max_consistent max_visit anchor_type "
-                                      "answer_type default_freq rev_pure")
+                                      "answer_type default_freq rev_pure mode")
+# How a type's distractors are ruled out (``fleming.synth.evidence``): a diagnosis's sibling diseases;
+# a masked path's options (genes, diseases: catalogue answers) through every anchor reaching them; an
+# additional finding through the key's own profile; a named anchor's curated negatives only.
+MODE_DIAGNOSIS, MODE_PATH, MODE_FINDING, MODE_CURATED = 0, 1, 2, 3
+CATALOGUE_ANSWERS = ("gene", "disease")     # a disease entry lists its genes: absence there is evidence
+SAMPLE_MARK = "#sample"                      # edge ``field`` suffix of sampled edges (importers.hetionet)
 
 
 def node_column(kg: KG, name: str):
@@ -70,6 +79,20 @@ def _union_csr(kg: KG, rels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, n
     indptr = np.zeros(kg.n_nodes + 1, dtype=np.int64)
     np.cumsum(np.bincount(s, minlength=kg.n_nodes), out=indptr[1:])
     return indptr, d.astype(np.int32, copy=False), e
+
+
+def sampled_edges(kg: KG) -> np.ndarray:
+    """Per edge: whether it comes from a sample (its ``field`` ends in SAMPLE_MARK)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if kg.path is None or kg.n_edges == 0:
+        return np.zeros(kg.n_edges, dtype=bool)
+    field = pq.read_table(kg.path / "edges.parquet", columns=["field"]).column("field").combine_chunks()
+    if hasattr(field, "dictionary"):                       # dictionary-encoded: test each value once
+        marks = np.asarray(pc.ends_with(field.dictionary, SAMPLE_MARK).fill_null(False), dtype=bool)
+        return marks[np.asarray(field.indices.fill_null(0))] & np.asarray(field.indices.is_valid())
+    return np.asarray(pc.ends_with(field, SAMPLE_MARK).fill_null(False), dtype=bool)
 
 
 def _keep(csr: tuple[np.ndarray, np.ndarray, np.ndarray], mask: np.ndarray):
@@ -256,7 +279,9 @@ class SynthIndex:
         self._hop_ids: dict[tuple[str, ...], int] = {}
         self._fwd: list = []
         self._rev: list = []
-        wanted = [qt for qt in cfg.question_types if qt.weight > 0 and self._has_edges(qt)]
+        self.sampled = sampled_edges(kg)
+        wanted = [qt for qt in cfg.question_types if qt.weight > 0 and self._has_edges(qt)
+                  and self._mode(qt) is not None]
         hops = {qt.name: (self._hop(qt.features),
                           [self._hop(h, qt.answer if i == len(qt.chain) - 1 else None)
                            for i, h in enumerate(qt.chain)],
@@ -264,6 +289,7 @@ class SynthIndex:
         self.degree = kg.degree()
         aptr, aidx, dptr, didx = isa_closure(kg)
         kptr, kidx = name_keys(kg.n_nodes, kg.names, node_column(kg, "synonyms"))
+        kptr, kidx = same_disease_keys(kg, kptr, kidx)
         self.plans: dict[str, TypePlan] = {}
         for qt in wanted:
             plan = self._plan(qt, *hops[qt.name])
@@ -274,14 +300,55 @@ class SynthIndex:
         self.max_feature_degree = max([int(np.diff(p[0]).max(initial=0)) for p in self._fwd] or [0])
         fhs = sorted({p.arrays.fh for p in self.plans.values()})
         cslot, cptr, cidx = closed_feature_sets(self._fwd, fhs, kg.n_nodes, aptr, aidx)
+        rich = self._rich(fhs)
         hptr, hidx, heid, hoff = _stack(self._fwd, kg.n_nodes, kg.n_edges)
         rptr, ridx, _, roff = _stack(self._rev, kg.n_nodes, kg.n_edges)
         del self._fwd, self._rev                  # stacked copies from here on
         closed = np.array([hop_is_closed(k[0]) for k in self._hop_ids] or [False], dtype=np.bool_)
         group = np.where(np.isin(kg.type_codes, [TYPE_CODE[t] for t in FINDING_TYPES]), -1, kg.type_codes)
+        lacks = kg.csr("lacks_finding")
+        generic, minage = finding_masks(kg.names, kg.type_codes, np.diff(aptr), np.diff(dptr),
+                                        [TYPE_CODE[t] for t in FINDING_TYPES], TYPE_CODE["drug_class"])
         self.graph = GraphArrays(kg.type_codes, group.astype(np.int8), kg.frequency, aptr, aidx, dptr, didx,
                                  kptr, kidx, hptr, hidx, heid, hoff, rptr, ridx, roff, closed,
-                                 cslot, cptr, cidx)
+                                 cslot, cptr, cidx, lacks.indptr.astype(np.int64), lacks.indices,
+                                 rich, generic, minage, self._systems(aptr, dptr),
+                                 *word_keys(kg.n_nodes, kg.names))
+
+    def _rich(self, fhs: list[int]) -> np.ndarray:
+        """Rich profiles (``evidence``): >= RICH_MIN findings over a feature hop, >= RICH_FREQ_SHARE of
+        them with a frequency."""
+        rich = np.zeros(self.kg.n_nodes, dtype=np.bool_)
+        for h in fhs:
+            ptr, _, eid = self._fwd[h]
+            n = np.diff(ptr)
+            rows = np.repeat(np.arange(len(n)), n)
+            known = np.bincount(rows, weights=~np.isnan(self.kg.frequency[eid]), minlength=len(n))
+            rich |= (n >= RICH_MIN) & (known >= RICH_FREQ_SHARE * np.maximum(n, 1))
+        return rich
+
+    def _systems(self, aptr: np.ndarray, dptr: np.ndarray) -> np.ndarray:
+        """Organ systems: findings with is_a children right below the root of their ontology (HPO's
+        'Abnormality of the nervous system', ...), for ``evidence.same_system``."""
+        finding = np.isin(self.kg.type_codes, [TYPE_CODE[t] for t in FINDING_TYPES])
+        return finding & (np.diff(aptr) == 1) & (np.diff(dptr) > 0)
+
+    def _mode(self, qt: QuestionType) -> int | None:
+        """How the type's distractors are ruled out (MODE_*), or None (then unsupported, with the reason):
+        a type whose options could only be ruled out by a missing edge produces nothing."""
+        if qt.masked and not qt.chain:
+            return MODE_DIAGNOSIS
+        if qt.masked and len(qt.chain) == 1 and set(qt.chain[0]) == set(qt.features):
+            return MODE_FINDING
+        if qt.masked and qt.answer in CATALOGUE_ANSWERS:
+            return MODE_PATH
+        if not qt.masked and qt.negatives:
+            return MODE_CURATED
+        self.unsupported[qt.name] = (
+            f"no loaded source states what is NOT reached along {' -> '.join('|'.join(h) for h in qt.chain)}"
+            " (no asserted negatives): its distractors could only be ruled out by a missing edge, which an "
+            "incomplete KG does not prove; off until such a source is loaded")
+        return None
 
     def _has_edges(self, qt: QuestionType) -> bool:
         groups = [("features", qt.features)] + [(f"chain[{i}]", h) for i, h in enumerate(qt.chain)]
@@ -289,11 +356,26 @@ class SynthIndex:
                  if all(self.kg.csr(r).indices.size == 0 for r in rels)]
         if empty:
             self.unsupported[qt.name] = f"the KG has no edges for {', '.join(empty)}"
-        return not empty
+            return False
+        only = [f"{what} ({'|'.join(rels)})" for what, rels in groups
+                if sum(self._edges(r, True) for r in rels) > sum(self._edges(r, False) for r in rels)]
+        if only:
+            self.unsupported[qt.name] = (
+                f"{', '.join(only)} loaded mostly from a sample (e.g. Hetionet's 5,000-edge samples): a "
+                "sample is never complete, so a missing edge rules nothing out; off until a full source is "
+                "loaded")
+        return not only
+
+    def _edges(self, rel: str, sampled: bool) -> int:
+        """Edges of a relation (or inverse name) that come (or do not come) from a sample."""
+        eids = self.kg.csr(rel).eids
+        return int((self.sampled[eids] == sampled).sum()) if len(eids) else 0
 
     def _hop(self, rels: tuple[str, ...], target: str | None = None) -> int:
-        """Hop id of a union of relations; with ``target`` only edges into that entity type (the last
-        hop of a type whose answers have one type: walks skip what could never be an option)."""
+        """Hop id of a union of relations; with ``target`` only edges into that entity type (the last hop
+        of a type whose answers have one type: walks skip what could never be an option). Sampled edges
+        stay: what they state is true and may make an option consistent; only their absences mean
+        nothing, so a type whose hop has nothing but sampled edges is off (``_has_edges``)."""
         key = (tuple(sorted(rels)), target)
         if key not in self._hop_ids:
             self._hop_ids[key] = len(self._fwd)
@@ -317,6 +399,8 @@ class SynthIndex:
         else:
             ndeg = np.diff(self._fwd[neg][0]) if neg >= 0 else 0
             ok &= (fdeg >= 1) | (ndeg >= 1)
+            if self._mode(qt) == MODE_CURATED:        # options come from curated negatives only
+                ok &= ndeg >= cfg.min_options - 1
         if chain:
             end = kg.type_codes == TYPE_CODE[qt.answer] if qt.answer else np.ones(kg.n_nodes, dtype=bool)
             need = 2 if qt.answer in (None, qt.anchor) else 1
@@ -336,7 +420,7 @@ class SynthIndex:
                             cfg.n_options - 1, cfg.min_options - 1, cfg.max_attempts, cfg.max_siblings,
                             cfg.max_consistent, cfg.max_visit, TYPE_CODE[qt.anchor],
                             TYPE_CODE.get(qt.answer or "", -1),
-                            cfg.default_frequency, int(pure))
+                            cfg.default_frequency, int(pure), self._mode(qt))
         return TypePlan(qt, arrays, deg, pct, dec)
 
     def uniform_deciles(self, name: str) -> dict[int, float]:

@@ -72,8 +72,6 @@ DEFAULT_TYPES: tuple[QuestionType, ...] = (
     _qt("treatment_class", "disease", "treated_by in_class", 1.0, "pharmacology"),
     _qt("treatment_mechanism", "disease", "treated_by has_mechanism", 1.0, "pharmacology"),
     _qt("treatment_adverse_effect", "disease", "treated_by causes", 1.0, "pharmacology", answer="phenotype"),
-    _qt("treatment_target_process", "disease", "treated_by targets participates_in", 0.5, "pharmacology",
-        answer="process"),
     _qt("disease_drug", "disease", "treated_by", 1.0, "pharmacology", masked=False, min_shared=2,
         negatives=("not_indicated_drug",), answer="drug"),
     _qt("drug_indication", "drug", "treats", 1.0, "pharmacology", masked=False, min_shared=1,
@@ -115,7 +113,8 @@ class SynthConfig:
     question_types: tuple[QuestionType, ...] = DEFAULT_TYPES
     n_options: int = _f(5, "answer + up to n_options - 1 distractors", ge=2, le=21)
     min_options: int = _f(4, "fewer valid distractors: the attempt is dropped", ge=2, le=21)
-    alpha: float = _f(1.0, "anchor weight ∝ (degree + 1) ** -alpha", ge=0)
+    alpha: float = _f(1.25, "anchor weight ∝ (degree + 1) ** -alpha (1.25: the tail's items need open-world "
+                      "evidence, which small profiles give less)", ge=0)
     rare_boost: float = _f(2.0, "... times this for rare-flagged anchors (Orphanet, DO, HPO)", gt=0)
     default_frequency: float = _f(0.5, "finding frequency where the source gives none", gt=0, le=1)
     max_attempts: int = _f(20, "attempts per item slot before the slot is given up", ge=1)

@@ -13,7 +13,13 @@ as a drop reason:
   (the search marked what the consistent anchors reach *forwards*); the masked anchor is re-checked
   feature by feature;
 - the answer must be consistent, every distractor inconsistent, and no two options (nor an option
-  and an entity of the stem) may be equal, is_a-related or share a name key (sets rebuilt here).
+  and an entity of the stem, pertinent negatives included) may be equal, is_a-related or share a name
+  key (sets rebuilt here);
+- open world (``evidence``): the key has nothing related to a stated negative; every distractor has
+  evidence that survives an incomplete KG, recomputed from the final stem: a diagnosis option itself,
+  every anchor reaching a path option (at most MAX_SOURCES), the key and consistent anchors lacking an
+  additional finding, a named anchor's curated negative; an allelic answer is ruled out as the
+  patient's own disease.
 
 ``tests/synth/test_synth_recheck.py`` checks the written items a third way, from the Parquet files.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 from numba import njit
 
+from fleming.synth.evidence import MAX_SOURCES, evidence, finding_absent, touches
 from fleming.synth.prims import (
     KERNEL,
     contains,
@@ -36,7 +43,7 @@ from fleming.synth.prims import (
     walk,
 )
 
-OK, INCONSISTENT_ANSWER, CONSISTENT_DISTRACTOR, NOT_DISTINCT, UNVERIFIABLE = 0, 1, 2, 3, 4
+OK, INCONSISTENT_ANSWER, CONSISTENT_DISTRACTOR, NOT_DISTINCT, UNVERIFIABLE, NOT_RULED_OUT = 0, 1, 2, 3, 4, 6
 
 
 @njit(**KERNEL)
@@ -111,6 +118,31 @@ def _one_hop_reached(g, t, x, cons, n_cons):
 
 
 @njit(**KERNEL)
+def _ruled_out(g, t, w, a, obs, n_obs, x):
+    """x has open-world evidence against it given the final stem (w.negs), per the type's mode."""
+    negs, nn = w.negs, w.nneg[0]
+    if t.mode == 0:
+        return evidence(g, t.fh, x, obs, w.obs_eid, n_obs, negs, nn) > 0
+    if t.mode == 3:
+        return t.neg >= 0 and contains(g.hidx, hop_lo(g, t.neg, a), hop_hi(g, t.neg, a), x)
+    if t.mode == 2:
+        return finding_absent(g, t.fh, a, x) > 0
+    w.front[0] = x                                  # mode 1: every anchor reaching x
+    n, _ = walk(g, t, w, 1, w.vis, True, True, True, 0, len(t.chain))
+    if n < 0:
+        return False
+    m = 0
+    for i in range(n):
+        d = w.front[i]
+        if g.type_codes[d] != t.anchor_type:
+            continue
+        m += 1
+        if d == a or m > MAX_SOURCES or evidence(g, t.fh, d, obs, w.obs_eid, n_obs, negs, nn) == 0:
+            return False
+    return True
+
+
+@njit(**KERNEL)
 def verify_item(g, t, w, a, obs, n_obs, cstamp, cons, n_cons, opts, n_opt, ans_pos):
     """OK or the first failing check (codes above). ``cons[:n_cons]``: the consistent anchors, also
     marked w.inc == cstamp. Options of a path type are checked by ``reach_consistent``."""
@@ -119,6 +151,10 @@ def verify_item(g, t, w, a, obs, n_obs, cstamp, cons, n_cons, opts, n_opt, ans_p
         ex_add(g, w, a)
     for j in range(n_obs):
         ex_add(g, w, obs[j])
+    for j in range(w.nneg[0]):
+        if touches(g, t.fh, a, w.negs[j]):
+            return INCONSISTENT_ANSWER
+        ex_add(g, w, w.negs[j])
     for i in range(n_opt):
         if ex_hit(g, w, opts[i]) or not ex_add(g, w, opts[i]):
             return NOT_DISTINCT
@@ -127,6 +163,8 @@ def verify_item(g, t, w, a, obs, n_obs, cstamp, cons, n_cons, opts, n_opt, ans_p
             ok = anchor_consistent(g, t, opts[i], a, obs, n_obs)
             if ok != (i == ans_pos):
                 return INCONSISTENT_ANSWER if i == ans_pos else CONSISTENT_DISTRACTOR
+            if i != ans_pos and not _ruled_out(g, t, w, a, obs, n_obs, opts[i]):
+                return NOT_RULED_OUT
         return OK
     if not anchor_consistent(g, t, a, a, obs, n_obs):
         return INCONSISTENT_ANSWER
@@ -136,4 +174,14 @@ def verify_item(g, t, w, a, obs, n_obs, cstamp, cons, n_cons, opts, n_opt, ans_p
             return UNVERIFIABLE
         if (r == 1) != (i == ans_pos):
             return INCONSISTENT_ANSWER if i == ans_pos else CONSISTENT_DISTRACTOR
+        if i == ans_pos:
+            if t.mode == 1 and t.answer_type == t.anchor_type and \
+                    evidence(g, t.fh, opts[i], obs, w.obs_eid, n_obs, w.negs, w.nneg[0]) == 0:
+                return NOT_RULED_OUT
+        elif not _ruled_out(g, t, w, a, obs, n_obs, opts[i]):
+            return NOT_RULED_OUT
+        elif t.mode == 2:
+            for j in range(n_cons):
+                if cons[j] != a and finding_absent(g, t.fh, cons[j], opts[i]) == 0:
+                    return NOT_RULED_OUT
     return OK

@@ -6,6 +6,11 @@ Anatomy -> anatomy (UBERON), Pharmacologic Class -> drug_class (NDF-RT), Biologi
 Molecular Function / Cellular Component / Pathway -> process. Edges come from the clinical subgraph and
 the 5k-per-metaedge sample (the full edge table is not shipped); metaedges outside the schema
 (gene-gene, anatomy-gene expression, compound-gene regulation) are counted and skipped.
+
+Sampled edges (every edge of the 5k file, and the CcSE, CbG, DaG, CrC edges of the clinical subgraph,
+which are 5,000-edge samples too) get ``field`` ending in ``#sample`` and are listed in the stats under
+``sampled``: a sample is never complete, so the synthesizer never reads a missing sampled edge as a
+fact (``fleming.synth.sampler``).
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ METAEDGES = {
 }
 NODE_FILES = ("hetionet-v1.0-nodes.tsv.gz", "hetionet-clinical-subgraph.nodes.tsv.gz")
 EDGE_FILES = ("hetionet-clinical-subgraph.edges.tsv.gz", "integrate-edges-5k.sif.gz")
+SAMPLE_FILE = "integrate-edges-5k.sif.gz"
+SAMPLED_METAEDGES = frozenset({"CcSE", "CbG", "DaG", "CrC"})   # 5k samples inside the clinical subgraph
+SAMPLE_MARK = "#sample"
 
 
 def node_key(hetio_id: str) -> str:
@@ -72,6 +80,7 @@ def load(b: GraphBuilder, path: str | Path) -> dict:
             b.add_entity(node_key(row["id"]), etype, row["name"], SOURCE)
             kinds[row["kind"]] += 1
     rels: Counter = Counter()
+    sampled: Counter = Counter()
     for name in EDGE_FILES:
         if not (d / name).is_file():
             continue
@@ -83,6 +92,8 @@ def load(b: GraphBuilder, path: str | Path) -> dict:
             s, t = node_key(row["source"]), node_key(row["target"])
             if m[1]:
                 s, t = t, s
+            sample = name == SAMPLE_FILE or row["metaedge"] in SAMPLED_METAEDGES
+            sampled[m[0]] += sample
             b.add_edge(
                 s,
                 m[0],
@@ -90,8 +101,8 @@ def load(b: GraphBuilder, path: str | Path) -> dict:
                 SOURCE,
                 f"{row['source']} {row['metaedge']} {row['target']}",
                 rev,
-                f"{name}/{row['metaedge']}",
+                f"{name}/{row['metaedge']}{SAMPLE_MARK if sample else ''}",
                 0.9,
             )
             rels[m[0]] += 1
-    return {"nodes": dict(kinds), "edges": dict(rels)}
+    return {"nodes": dict(kinds), "edges": dict(rels), "sampled": {k: v for k, v in sampled.items() if v}}

@@ -8,7 +8,9 @@ Mapping: phenotypic-abnormality terms (descendants of HP:0000118) become phenoty
 imaging when the name says so (``schema.guess_finding_type``); every disease in phenotype.hpoa is a
 disease entity flagged rare ('hpo', plus 'orphanet' for ORPHA ids). Aspect P rows become has_symptom
 (has_finding for lab/imaging terms) with the frequency as 0..1 (HPO frequency terms map to the middle
-of their range; "n/m" and "x%" are computed); NOT rows and 'Excluded' frequencies are skipped.
+of their range; "n/m" and "x%" are computed). NOT rows and 'Excluded' frequencies are asserted
+absences: lacks_finding edges (the synthesizer's strongest evidence that a distractor is wrong; a
+missing annotation proves nothing).
 Aspect I and C rows become the disease attributes ``inheritance`` and ``onset`` (HPO term names), which
 question rendering can turn into an age. genes_to_phenotype gives disease -> gene and
 phenotype -> gene (associated_with).
@@ -138,10 +140,11 @@ def load_annotations(b: GraphBuilder, d: Path, types: dict[str, str], names: dic
     keep = is_p & ~negated & known
     symptom = pc.is_in(hpo, value_set=pa.array([k for k, v in types.items() if v == "phenotype"]))
     records = pc.binary_join_element_wise(did, t["reference"].combine_chunks(), "|")
-    counts = {"skipped_not": int((is_p & negated).sum()), "skipped_unknown_term": int((is_p & ~known).sum())}
+    counts = {"skipped_unknown_term": int((is_p & ~known).sum())}
     for rel, mask in (
         ("has_symptom", keep & symptom.to_numpy(zero_copy_only=False)),
         ("has_finding", keep & ~symptom.to_numpy(zero_copy_only=False)),
+        ("lacks_finding", is_p & negated & known),
     ):
         m = pa.array(mask)
         b.add_edges(
@@ -153,7 +156,7 @@ def load_annotations(b: GraphBuilder, d: Path, types: dict[str, str], names: dic
             version,
             "phenotype.hpoa/hpo_id",
             0.95,
-            freq[mask],
+            None if rel == "lacks_finding" else freq[mask],
         )
         counts[rel] = int(mask.sum())
     _add_diseases(b, t, names)

@@ -1,0 +1,166 @@
+"""Open-world evidence (issue 10) on a hand-made KG whose answers are known by construction.
+
+The key K has hearing impairment, scoliosis, seizures and short stature, all four observed (no other
+disease has four findings, so K is the only anchor). D1 shares two of them and has cataract as a
+hallmark (frequency 1.0): a pertinent negative ("no cataract") rules it out. D2 is asserted NOT to
+have scoliosis (an HPO NOT annotation). D5 has eczema as a hallmark. D3 lacks hearing impairment only
+in the KG (no hallmark, small profile): nothing rules it out, so it must never be an option. D4's only
+hallmark is 'absent speech', which cannot be stated absent at any age, so D4 is never an option
+either. A generic term ('Abnormality of the nervous system') is annotated on K and is never observed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fleming.kg.builder import GraphBuilder
+from fleming.kg.store import KG, save
+from fleming.synth.findings import min_age
+from fleming.synth.run import synthesize
+from fleming.synth.sampler import SynthIndex
+from fleming.synth.templates import DEFAULT_TYPES, SynthConfig, parse_config
+
+TERMS = {"HP:0": ("Phenotypic abnormality", None), "HP:10": ("Abnormality of the ear", "HP:0"),
+         "HP:11": ("Hearing impairment", "HP:10"), "HP:20": ("Abnormality of the eye", "HP:0"),
+         "HP:21": ("Cataract", "HP:20"), "HP:30": ("Abnormality of the skeletal system", "HP:0"),
+         "HP:31": ("Scoliosis", "HP:30"), "HP:40": ("Abnormality of the nervous system", "HP:0"),
+         "HP:41": ("Seizure", "HP:40"), "HP:42": ("Absent speech", "HP:40"),
+         "HP:50": ("Abnormality of the skin", "HP:0"), "HP:51": ("Eczema", "HP:50"),
+         "HP:60": ("Growth abnormality", "HP:0"), "HP:61": ("Short stature", "HP:60")}
+DISEASES = {
+    "OMIM:100": ("Kappa syndrome", {"HP:11": .9, "HP:31": .9, "HP:41": .9, "HP:61": .9, "HP:40": .9}),
+    "OMIM:101": ("Delta-one disease", {"HP:11": .5, "HP:31": .5, "HP:21": 1.0}),
+    "OMIM:102": ("Delta-two disease", {"HP:11": .5, "HP:41": .5, "HP:51": .5}),
+    "OMIM:103": ("Delta-three disease", {"HP:31": .5, "HP:41": .5, "HP:51": .5}),
+    "OMIM:104": ("Delta-four disease", {"HP:11": .5, "HP:41": .5, "HP:42": 1.0}),
+    "OMIM:105": ("Delta-five disease", {"HP:11": .5, "HP:31": .5, "HP:51": .9}),
+}
+CFG = {"n_options": 4, "min_options": 4, "pilot_slots": 0, "max_attempts": 30, "chunk_size": 64,
+       "question_types": {"diagnosis": {"anchor": "disease", "observe": [4, 4]}}}
+
+
+@pytest.fixture(scope="module")
+def evidence_kg(tmp_path_factory) -> Path:
+    b = GraphBuilder()
+    for t, (name, parent) in TERMS.items():
+        b.add_entity(t, "phenotype", name, "toy")
+        if parent:
+            b.add_edge(t, "is_a", parent, "toy", t, "1", "is_a")
+    for d, (name, feats) in DISEASES.items():
+        b.add_entity(d, "disease", name, "toy", attrs={"onset": ["Childhood onset"]}, rare=["toy"])
+        for f, freq in feats.items():
+            b.add_edge(d, "has_symptom", f, "toy", d, "1", "hpoa", 0.9, freq)
+    b.add_edge("OMIM:102", "lacks_finding", "HP:31", "toy", "OMIM:102", "1", "hpoa/NOT", 0.9)
+    out = tmp_path_factory.mktemp("evidence-kg")
+    nodes, edges, info = b.finalize()
+    save(out, nodes, edges, {"info": info})
+    return out
+
+
+@pytest.fixture(scope="module")
+def items(evidence_kg, tmp_path_factory) -> list[dict]:
+    out = tmp_path_factory.mktemp("evidence-items")
+    synthesize(evidence_kg, 20, parse_config(CFG), seed=1, out_dir=out)
+    return [json.loads(x) for x in (out / "items.jsonl").read_text().splitlines()]
+
+
+def test_only_distractors_with_evidence_are_options(items, evidence_kg, checker):
+    keyed = [it for it in items if it["metadata"]["extra"]["anchor"]["id"] == "OMIM:100"]
+    assert keyed and len(keyed) == len(items), "K is the only disease with four observable findings"
+    check = checker(evidence_kg)
+    for it in keyed:
+        x = it["metadata"]["extra"]
+        assert sorted(d["id"] for d in x["distractors"]) == ["OMIM:101", "OMIM:102", "OMIM:105"]
+        kinds = {d["id"]: x["discriminators"][d["letter"]] for d in x["distractors"]}
+        assert kinds == {"OMIM:101": "pertinent_negative", "OMIM:102": "asserted_negative",
+                         "OMIM:105": "pertinent_negative"}
+        assert {n["name"] for n in x["negatives"]} == {"Cataract", "Eczema"}
+        assert "there is no cataract or eczema" in it["question"].lower() or \
+            "there is no eczema or cataract" in it["question"].lower()
+        assert {o["id"] for o in x["observed"]} == {"HP:11", "HP:31", "HP:41", "HP:61"}
+        assert check.problems(it) == []
+
+
+def test_the_recheck_rejects_a_false_discriminator_and_a_negative_the_key_has(items, evidence_kg, checker):
+    check = checker(evidence_kg)
+    it = next(i for i in items if i["metadata"]["extra"]["anchor"]["id"] == "OMIM:100")
+    bad = json.loads(json.dumps(it))
+    x = bad["metadata"]["extra"]
+    d2 = next(d for d in x["distractors"] if d["id"] == "OMIM:102")
+    x["discriminators"][d2["letter"]] = "rich_absence"            # D2's profile is not rich
+    assert any("OMIM:102" in p for p in check.problems(bad))
+    bad = json.loads(json.dumps(it))
+    bad["metadata"]["extra"]["negatives"].append({"id": "HP:11", "name": "Hearing impairment"})
+    assert any("stated negative" in p for p in check.problems(bad))
+
+
+def test_types_without_asserted_negatives_or_on_samples_are_off_with_the_reason(evidence_kg):
+    idx = SynthIndex(KG.load(evidence_kg), SynthConfig(question_types=DEFAULT_TYPES))
+    assert set(idx.plans) <= {"diagnosis", "additional_finding", "diagnosis_gene", "allelic_disorder"}
+    why = idx.unsupported
+    assert "no edges" in why["treatment"] or "asserted negatives" in why["treatment"]
+
+
+def test_sampled_relations_are_never_read_as_complete(tmp_path):
+    b = GraphBuilder()
+    b.add_entity("DB:1", "drug", "Alphamab", "toy")
+    for i in range(3):
+        b.add_entity(f"SE:{i}", "phenotype", f"Side effect {i}", "toy")
+        b.add_edge("DB:1", "causes", f"SE:{i}", "hetionet", f"r{i}", "1", "edges-5k/CcSE#sample", 0.9)
+    nodes, edges, info = b.finalize()
+    save(tmp_path, nodes, edges, {"info": info})
+    cfg = parse_config({"question_types": {"drug_adverse_effect": {
+        "anchor": "drug", "features": ["causes"], "chain": ["causes"], "masked": False,
+        "negatives": ["causes"]}}})
+    idx = SynthIndex(KG.load(tmp_path), cfg)
+    assert "sample" in idx.unsupported["drug_adverse_effect"]
+
+
+def test_findings_need_an_age_that_allows_them():
+    assert min_age("absent speech") >= 2 and min_age("primary amenorrhea") >= 12
+    assert min_age("intellectual disability, severe") >= 3 and min_age("hepatomegaly") == 0
+
+
+def test_generic_terms_never_serve_as_findings_or_mechanisms():
+    import numpy as np
+    import pyarrow as pa
+
+    from fleming.kg.schema import TYPE_CODE
+    from fleming.synth.findings import finding_masks
+
+    names = ["Abnormality of the eye", "Body weight", "Cataract", "Cytochrome P450 3A4 Inhibitors",
+             "Angiotensin-converting Enzyme Inhibitors", "Seizure", "Abnormal heart morphology",
+             "Sudden cardiac death"]
+    types = np.array([TYPE_CODE[t] for t in ("phenotype", "phenotype", "phenotype", "drug_class",
+                                             "drug_class", "phenotype", "phenotype", "phenotype")])
+    generic, age = finding_masks(pa.array(names), types, np.full(8, 3), np.zeros(8, int),
+                                 [TYPE_CODE["phenotype"]], TYPE_CODE["drug_class"])
+    assert generic.tolist() == [True, True, False, True, False, False, True, True]
+    assert (age == 0).all()
+
+
+def test_subtypes_forms_and_same_named_diseases_are_related():
+    import pyarrow as pa
+
+    from fleming.synth.names import name_keys, word_keys
+
+    pairs = [("Hypogonadotropic hypogonadism 8 with or without anosmia",
+              "Hypogonadotropic hypogonadism 27 without anosmia"),
+             ("Severe phosphoribosylpyrophosphate synthetase superactivity",
+              "Phosphoribosylpyrophosphate synthetase superactivity"),
+             ("Dystonia 22, adult-onset", "Dystonia 22, juvenile-onset"),
+             ("Sandhoff disease, infantile form", "Sandhoff disease"),
+             ("Marfan syndrome", "Weill-Marchesani syndrome 2")]
+    names = pa.array([n for p in pairs for n in p])
+    kptr, kidx = name_keys(len(names), names, pa.array([[]] * len(names), pa.list_(pa.string())))
+    keys = [set(kidx[kptr[i]:kptr[i + 1]].tolist()) for i in range(len(names))]
+    shared = [bool(keys[2 * i] & keys[2 * i + 1]) for i in range(len(pairs))]
+    assert shared == [True, True, True, True, False]
+    words = pa.array(["Glucocorticoid deficiency 4 with or without mineralocorticoid deficiency",
+                      "Familial glucocorticoid deficiency", "Marfan syndrome", "Weill-Marchesani syndrome 2"])
+    wptr, widx = word_keys(4, words)
+    w = [set(widx[wptr[i]:wptr[i + 1]].tolist()) for i in range(4)]
+    assert w[0] & w[1] and not w[2] & w[3]
