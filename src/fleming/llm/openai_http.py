@@ -181,6 +181,7 @@ class OpenAIBackend(base.BaseBackend):
         self._client = LeanHTTPClient(base_url, headers={"Authorization": f"Bearer {key}"} if key else {})
         self._loop: _LoopThread | None = None
         self._gate: _Gate | None = None  # created on the loop thread, shared by all generate calls
+        self._start = threading.Lock()
 
     @property
     def cache_id(self) -> str:
@@ -232,8 +233,9 @@ class OpenAIBackend(base.BaseBackend):
         jobs = self._plan(conversations, params, indices)
         out: list[list[Completion | None]] = [[None] * len(idx) for idx in indices]
         greedy = params.temperature == 0
-        if self._loop is None:
-            self._loop = _LoopThread()
+        with self._start:  # concurrent generate calls from threads share one loop
+            if self._loop is None:
+                self._loop = _LoopThread()
         with base.progress_bar(sum(len(i) for i in indices), f"openai {self.model_name}", progress) as tick:
             def done(job: tuple[int, list[int], int, bytes], comps: list[Completion]) -> None:
                 j, idx, _, _ = job
