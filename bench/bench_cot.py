@@ -20,6 +20,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -78,10 +79,21 @@ def main() -> None:
             "validator": {"enabled": True}, "rounds": 3, "refine_k": 2, "progress": False,
             "chunk": 8, "workers": args.workers,
             "checks": {"min_path_mention": 0.0}}, "", "bench")
+        timeline: list[tuple[float, int]] = []
+        stop = threading.Event()
+
+        def watch() -> None:  # answered requests over time, from the server
+            while not stop.wait(0.25):
+                timeline.append((time.perf_counter(), server_stats(url)["answered"] - before))
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
         with tempfile.TemporaryDirectory() as tmp:
             t0, cpu0 = time.perf_counter(), time.process_time()
             stats = run_cot(cfg, records, Path(tmp), log=lambda s: None)
             wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        stop.set()
+        watcher.join()
         answered = server_stats(url)["answered"] - before
     finally:
         srv.kill()
@@ -96,6 +108,13 @@ def main() -> None:
           f"efficiency {answered / loop / ideal:.3f}")
     print(f"whole run_cot {wall:.1f} s (setup {stats['seconds']['setup']} s, write "
           f"{stats['seconds']['write']} s): efficiency {answered / wall / ideal:.3f}")
+    first = next(t for t, a in timeline if a > 0)
+    lo = next(t for t, a in timeline if a >= 0.1 * answered)
+    hi = next(t for t, a in timeline if a >= 0.9 * answered)
+    last = next(t for t, a in timeline if a >= answered)
+    print(f"steady state (10% to 90% of requests): {0.8 * answered / (hi - lo):.1f} req/s, efficiency "
+          f"{0.8 * answered / (hi - lo) / ideal:.3f}; first answer {first - t0:.1f} s after the start, "
+          f"last 10% took {last - hi:.1f} s")
     print(f"client CPU {1000 * cpu / len(records):.2f} ms per item (verification, prompts, HTTP, journal)")
 
 

@@ -15,6 +15,7 @@ gets that chain as facts to use.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from fleming.cot.config import CotConfig
 from fleming.cot.grounded import Names, grounded_chain
 from fleming.cot.verify import Verdict, Verifier, reasoning_of, strip_conclusion
 from fleming.grading import grade
-from fleming.llm.base import SamplingParams
+from fleming.llm.base import SamplingParams, urgent
 from fleming.prompts import STRATEGY_PROMPTS, cot_item_text, cot_prompt, format_options
 from fleming.records import MCQ
 
@@ -173,7 +174,8 @@ class Distiller:
         params = SamplingParams(
             temperature=t.temperature, max_tokens=t.max_tokens, n=n, seed=self.cfg.seed + 1000 * rnd
         )
-        rows = self.teacher.generate(convs, params, progress=False)
+        with urgent() if rnd else nullcontext():  # an item's later steps go before others' first ones
+            rows = self.teacher.generate(convs, params, progress=False)
         fresh: list[tuple[MCQ, Attempt]] = []
         for x, comps in zip(items, rows, strict=True):
             for s, c in enumerate(comps):
@@ -206,9 +208,10 @@ class Distiller:
         params = SamplingParams(temperature=v.temperature, max_tokens=v.max_tokens, n=1, seed=self.cfg.seed)
         while queues:
             wave = [q.pop(0) for q in queues.values()]
-            rows = self.validator.generate(
-                [self.validator_messages(r, a.text) for r, a in wave], params, progress=False
-            )
+            with urgent():
+                rows = self.validator.generate(
+                    [self.validator_messages(r, a.text) for r, a in wave], params, progress=False
+                )
             for (r, a), (c,) in zip(wave, rows, strict=True):
                 if c.error:
                     a.verdict.failed["answer_blind"] = f"validator request failed: {c.error}"
