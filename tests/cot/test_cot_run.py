@@ -20,6 +20,7 @@ from fleming.config import build
 from fleming.cot.config import CotConfig
 from fleming.cot.run import run_cot
 from fleming.cot.scripted import reply
+from fleming.errors import ConfigError
 from fleming.io import write_records
 from fleming.llm.loadtest import StubServer
 
@@ -184,3 +185,15 @@ def test_sigkill_mid_distillation_then_rerun(toy_kg, tmp_path):
     ]
     assert len(kept) == len(set(kept)) == stats["kept"]
     assert sorted(kept + never) == sorted(f"item-{i}" for i in range(n))  # none lost, none twice
+
+
+def test_the_cot_section_of_a_whole_run_config_is_read(tmp_path):
+    from fleming.config import load
+
+    text = "sft: {out: x}\ncot:\n  inputs: [a.jsonl]\n  teacher: {kind: grounded}\n  rounds: 1\n"
+    (tmp_path / "run.yaml").write_text(text)
+    cfg = load(CotConfig, tmp_path / "run.yaml", "cot")
+    assert (cfg.inputs, cfg.teacher.kind, cfg.rounds) == (["a.jsonl"], "grounded", 1)
+    (tmp_path / "bad.yaml").write_text("cot:\n  rounds: -1\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: cot.rounds: expected a value >= 0, got -1"):
+        load(CotConfig, tmp_path / "bad.yaml", "cot")
