@@ -17,34 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
+from bench_llm_openai import server_stats, start_server
 from fleming.config import build
 from fleming.cot.config import CotConfig
 from fleming.cot.run import run_cot
 from fleming.io import read_records
-
-
-def start_server(delay: float) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "fleming.llm.loadtest", "--delay", str(delay), "--reply",
-           "fleming.cot.scripted:reply"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    if not line.startswith("listening on "):
-        proc.kill()
-        raise RuntimeError(f"stub server did not start: {line!r}")
-    return proc, line.split()[-1]
-
-
-def server_stats(url: str) -> dict:
-    with urllib.request.urlopen(url + "/stats", timeout=10) as r:
-        return json.loads(r.read())
 
 
 def baseline(url: str, c: int, n: int) -> dict:
@@ -70,7 +52,7 @@ def main() -> None:
     records = list(read_records(args.items))[:args.n]
     c, lat = args.concurrency, args.latency
     ideal = c / lat
-    srv, url = start_server(lat)
+    srv, url = start_server(lat, extra=("--reply", "fleming.cot.scripted:reply"))
     try:
         base = baseline(url, c, len(records))
         before = server_stats(url)["answered"]
