@@ -30,8 +30,9 @@ from fleming.llm import SamplingParams, make_backend
 PARAMS = SamplingParams(temperature=0.0, max_tokens=64)
 
 
-def start_server(delay: float, faults: dict[str, float] | None = None) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "fleming.llm.loadtest", "--delay", str(delay)]
+def start_server(delay: float, faults: dict[str, float] | None = None,
+                 extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+    cmd = [sys.executable, "-m", "fleming.llm.loadtest", "--delay", str(delay), *extra]
     cmd += [f"--fault={k}={v}" for k, v in (faults or {}).items()]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()

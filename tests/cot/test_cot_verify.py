@@ -96,7 +96,7 @@ def test_answer_blind_check_rejects_reasoning_that_supports_another_option(toy_k
     cfg = build(
         CotConfig, {"teacher": {"kind": "llm", "model": "stub"}, "validator": {"enabled": True}}, "", "t"
     )
-    r = diagnosis_item()
+    r, r2 = diagnosis_item(0), diagnosis_item(1)
     with StubServer(reply=validator) as url, make_backend("openai", "stub", base_url=url) as be:
         d = Distiller(
             cfg,
@@ -106,8 +106,8 @@ def test_answer_blind_check_rejects_reasoning_that_supports_another_option(toy_k
         )
         fine = Attempt(0, "pass@k", 0, GOOD, d.verifier.verify(r, GOOD))
         drift = GOOD.replace("Gamma disease lacks Seizure.", "Gamma disease fits the fever.")
-        bad = Attempt(0, "pass@k", 1, drift, d.verifier.verify(r, drift))
+        bad = Attempt(0, "pass@k", 0, drift, d.verifier.verify(r2, drift))
         assert fine.ok and bad.ok
-        d._answer_blind([(r, fine), (r, bad)])
-    assert fine.ok
+        d._answer_blind([(r, fine), (r2, bad)])
+    assert fine.ok and fine.blind_ok is True
     assert list(bad.verdict.failed) == ["answer_blind"] and "answered C" in bad.verdict.failed["answer_blind"]

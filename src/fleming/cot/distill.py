@@ -15,6 +15,7 @@ gets that chain as facts to use.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from fleming.cot.config import CotConfig
 from fleming.cot.grounded import Names, grounded_chain
 from fleming.cot.verify import Verdict, Verifier, reasoning_of, strip_conclusion
 from fleming.grading import grade
-from fleming.llm.base import SamplingParams
+from fleming.llm.base import SamplingParams, urgent
 from fleming.prompts import STRATEGY_PROMPTS, cot_item_text, cot_prompt, format_options
 from fleming.records import MCQ
 
@@ -40,6 +41,7 @@ class Attempt:
     text: str
     verdict: Verdict | None = None  # None: the teacher request failed
     error: str | None = None
+    blind_ok: bool | None = None  # answer-blind check passed (None: not run)
 
     @property
     def ok(self) -> bool:
@@ -58,9 +60,14 @@ class Attempt:
             "sample": self.sample,
             "text": self.text,
             "ok": self.ok,
+            "answer_blind": self.blind_ok,
             "error": self.error,
             **(self.verdict.to_dict() if self.verdict else {}),
         }
+
+    def verified(self, blind: bool) -> bool:
+        """Every check passed, the answer-blind one included when a validator runs."""
+        return self.ok and (self.blind_ok is True or not blind)
 
 
 @dataclass
@@ -156,7 +163,8 @@ class Distiller:
         self._answer_blind([(x.record, x.attempts[-1]) for x in fresh])
         for x in fresh:
             a = x.attempts[-1]
-            x.best, x.reason = (a, None) if a.ok else (None, _drop_reason(x))
+            ok = a.verified(self.validator is not None)
+            x.best, x.reason = (a, None) if ok else (None, _drop_reason(x))
 
     def _round(
         self, items: list[ItemResult], rnd: int, strategy: str, convs: list, n: int
@@ -166,7 +174,8 @@ class Distiller:
         params = SamplingParams(
             temperature=t.temperature, max_tokens=t.max_tokens, n=n, seed=self.cfg.seed + 1000 * rnd
         )
-        rows = self.teacher.generate(convs, params, progress=False)
+        with urgent() if rnd else nullcontext():  # an item's later steps go before others' first ones
+            rows = self.teacher.generate(convs, params, progress=False)
         fresh: list[tuple[MCQ, Attempt]] = []
         for x, comps in zip(items, rows, strict=True):
             for s, c in enumerate(comps):
@@ -179,7 +188,7 @@ class Distiller:
         self._answer_blind(fresh)
         left = []
         for x in items:
-            ok = [a for a in x.attempts if a.ok]
+            ok = [a for a in x.attempts if a.verified(self.validator is not None)]
             if ok:
                 x.best = min(ok, key=Attempt.score)
             else:
@@ -187,25 +196,36 @@ class Distiller:
         return left
 
     def _answer_blind(self, pairs: list[tuple[MCQ, Attempt]]) -> None:
-        """Check (b) for candidates that passed every other check."""
+        """Check (b) for candidates that passed every other check, in waves: each item's best such
+        candidate first, the next only where that one fails, so a verified item costs one validator call."""
         if self.validator is None:
             return
-        todo = [(r, a) for r, a in pairs if a.ok]
-        if not todo:
-            return
+        queues: dict[str, list[tuple[MCQ, Attempt]]] = {}
+        for r, a in sorted(pairs, key=lambda p: p[1].score()):
+            if a.ok:
+                queues.setdefault(r.id, []).append((r, a))
         v = self.cfg.validator
         params = SamplingParams(temperature=v.temperature, max_tokens=v.max_tokens, n=1, seed=self.cfg.seed)
-        rows = self.validator.generate(
-            [self.validator_messages(r, a.text) for r, a in todo], params, progress=False
-        )
-        for (r, a), (c,) in zip(todo, rows, strict=True):
-            if c.error:
-                a.verdict.failed["answer_blind"] = f"validator request failed: {c.error}"
-                continue
-            g = grade(c.text, r.options, r.answer)
-            if g.status != "correct":
-                got = ",".join(g.extracted) if g.extracted else "nothing"
-                a.verdict.failed["answer_blind"] = f"from the reasoning alone the validator answered {got}"
+        while queues:
+            wave = [q.pop(0) for q in queues.values()]
+            with urgent():
+                rows = self.validator.generate(
+                    [self.validator_messages(r, a.text) for r, a in wave], params, progress=False
+                )
+            for (r, a), (c,) in zip(wave, rows, strict=True):
+                if c.error:
+                    a.verdict.failed["answer_blind"] = f"validator request failed: {c.error}"
+                    continue
+                g = grade(c.text, r.options, r.answer)
+                if g.status != "correct":
+                    got = ",".join(g.extracted) if g.extracted else "nothing"
+                    a.verdict.failed["answer_blind"] = (
+                        f"from the reasoning alone the validator answered {got}"
+                    )
+                else:
+                    a.blind_ok = True
+                    queues.pop(r.id)  # verified: its other candidates need no validator call
+            queues = {k: q for k, q in queues.items() if q}
 
 
 def _drop_reason(x: ItemResult) -> str:

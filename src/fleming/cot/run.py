@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -104,6 +104,7 @@ def run_cot(
     todo = [r for r in records if r.id not in done]
     log(f"[cot] {len(records)} items, {len(records) - len(todo)} already done, teacher {cfg.teacher.kind}")
 
+    t0 = time.perf_counter()
     kg = load_kg(cfg, records, log)
     names = kg_names(kg) if kg is not None else None
     checker = ClaimChecker(kg, cfg.checks.rich_findings) if kg is not None else None
@@ -113,6 +114,7 @@ def run_cot(
     if cfg.validator.enabled:
         validator = teacher if cfg.validator.same_as_teacher else make_llm(cfg.validator, cache)
     distiller = Distiller(cfg, Verifier(cfg.checks, checker, names), teacher, validator, names)
+    t1 = time.perf_counter()
     try:
         _distill(distiller, todo, cfg, journal, done)
     finally:
@@ -123,9 +125,15 @@ def run_cot(
             for k in ("hits", "misses")
         }
         cache.close()
+    t2 = time.perf_counter()
     results = [done[r.id] for r in records]
     stats = write_outputs(results, {r.id: r for r in records}, out, cfg)
     stats["llm_samples"] = {"from_cache": requests["hits"], "sent": requests["misses"]}
+    stats["seconds"] = {
+        "setup": round(t1 - t0, 3),
+        "distill": round(t2 - t1, 3),
+        "write": round(time.perf_counter() - t2, 3),
+    }
     write_json(out / "stats.json", stats)
     return stats
 
@@ -146,8 +154,7 @@ def _distill(
                 row = x.to_dict()
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 done[x.record.id] = row
-            f.flush()
-            os.fsync(f.fileno())
+            f.flush()  # in the OS's hands: survives a killed process (not a power cut)
             tick(len(results))
 
 

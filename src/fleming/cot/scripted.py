@@ -34,8 +34,12 @@ def reply(request: dict, index: int) -> str:
     h = int(hashlib.sha256(text.split("Options:")[0].encode()).hexdigest()[:8], 16)
     if first_round and h % 3 == 0:
         other = next((k for k in options if k != letter), letter)
-        return (f"<think>\nThe findings point to {options[other]}.\nThe answer is {other}.\n</think>\n"
-                f"<answer>{other}</answer>")
-    return (f"<think>\nThe findings in the question point to {answer}.\n{answer} explains each of "
-            f"them, and no other option explains all of them (sample {index}).\n</think>\n"
-            f"<answer>{letter}</answer>")
+        return (
+            f"<think>\nThe findings point to {options[other]}.\nThe answer is {other}.\n</think>\n"
+            f"<answer>{other}</answer>"
+        )
+    return (
+        f"<think>\nThe findings in the question point to {answer}.\n{answer} explains each of "
+        f"them, and no other option explains all of them (sample {index}).\n</think>\n"
+        f"<answer>{letter}</answer>"
+    )

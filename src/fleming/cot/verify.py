@@ -57,6 +57,8 @@ _CONCLUSION = re.compile(
     r"(?i)\b(?:answer|correct\s+(?:option|choice)|therefore|thus|hence|in\s+conclusion"
     r"|best[- ]supported|most\s+likely\s+(?:option|choice))\b|^\s*so\b"
 )
+# words without which the reasoning commits to no option (the grader's cascade is only run where present)
+_COMMITS = re.compile(r"(?i)answer|correct|option|choice|boxed|\*\*|答案|选")
 _LETTER_REF = re.compile(r"\b(?i:option|choice)\s+\(?([A-Z])\)?(?![A-Za-z])|\(([A-Z])\)")
 
 
@@ -97,6 +99,7 @@ class Verifier:
     def __init__(self, checks: ChecksConfig, claims: ClaimChecker | None = None, names: Names | None = None):
         self.cfg, self.claims, self.names = checks, claims, names
         self.leaks = [re.compile(p, re.I) for p in (*LEAK_PATTERNS, *checks.leak_phrases)]
+        self.any_leak = re.compile("|".join(f"(?:{p})" for p in (*LEAK_PATTERNS, *checks.leak_phrases)), re.I)
 
     def verify(self, record: MCQ, text: str) -> Verdict:
         v = Verdict()
@@ -110,11 +113,11 @@ class Verifier:
                 f"answered {','.join(g.extracted) if g.extracted else 'nothing'}, "
                 f"gold {','.join(record.answer)}"
             )
-        own = extract_answer(reasoning, record.options)
+        own = extract_answer(reasoning, record.options) if _COMMITS.search(reasoning) else None
         if own is not None and set(own) != set(record.answer):
             v.failed["reasoning_disagrees"] = f"the reasoning concludes {','.join(own)}"
-        leak = next((p.pattern for p in self.leaks if p.search(reasoning)), None)
-        if leak:
+        if self.any_leak.search(reasoning):
+            leak = next(p.pattern for p in self.leaks if p.search(reasoning))
             v.failed["leak"] = f"mentions being given the answer (/{leak}/)"
         if not self.cfg.min_words <= v.words <= self.cfg.max_words:
             v.failed["length"] = f"{v.words} words, bounds [{self.cfg.min_words}, {self.cfg.max_words}]"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -20,6 +21,21 @@ from fleming.errors import ConfigError
 Messages = list[dict[str, str]]
 # on_result(conversation position, sample index, completion): called as each completion is ready.
 ResultCallback = Callable[[int, int, "Completion"], None]
+
+
+# Requests made inside ``urgent()`` go before waiting first requests where a backend queues them (the
+# openai backend's concurrency gate): a multi-step pipeline's later steps then do not wait behind the
+# whole backlog of first steps, so the run does not end on a long tail.
+URGENT: ContextVar[bool] = ContextVar("fleming_urgent_requests", default=False)
+
+
+@contextmanager
+def urgent() -> Iterator[None]:
+    token = URGENT.set(True)
+    try:
+        yield
+    finally:
+        URGENT.reset(token)
 
 
 @dataclass(frozen=True)

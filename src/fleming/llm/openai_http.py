@@ -181,6 +181,7 @@ class OpenAIBackend(base.BaseBackend):
         self._client = LeanHTTPClient(base_url, headers={"Authorization": f"Bearer {key}"} if key else {})
         self._loop: _LoopThread | None = None
         self._gate: _Gate | None = None  # created on the loop thread, shared by all generate calls
+        self._start = threading.Lock()
 
     @property
     def cache_id(self) -> str:
@@ -232,8 +233,9 @@ class OpenAIBackend(base.BaseBackend):
         jobs = self._plan(conversations, params, indices)
         out: list[list[Completion | None]] = [[None] * len(idx) for idx in indices]
         greedy = params.temperature == 0
-        if self._loop is None:
-            self._loop = _LoopThread()
+        with self._start:  # concurrent generate calls from threads share one loop
+            if self._loop is None:
+                self._loop = _LoopThread()
         with base.progress_bar(sum(len(i) for i in indices), f"openai {self.model_name}", progress) as tick:
             def done(job: tuple[int, list[int], int, bytes], comps: list[Completion]) -> None:
                 j, idx, _, _ = job
@@ -245,10 +247,10 @@ class OpenAIBackend(base.BaseBackend):
                         on_result(j, s, c)
                 tick(len(idx))
 
-            self._loop.run(self._run(jobs, done))
+            self._loop.run(self._run(jobs, done, 1 if base.URGENT.get() else 2))
         return out  # type: ignore[return-value]
 
-    async def _run(self, jobs, done) -> None:
+    async def _run(self, jobs, done, priority: int = 2) -> None:
         if self._gate is None:  # one gate per backend: concurrent generate calls share ``concurrency``
             self._gate = _Gate(self.concurrency)
         inflight = self._gate
@@ -269,7 +271,7 @@ class OpenAIBackend(base.BaseBackend):
         try:
             for job in jobs:
                 await slots.acquire()
-                task = asyncio.ensure_future(self._request(job[3], job[2], inflight, pacer))
+                task = asyncio.ensure_future(self._request(job[3], job[2], inflight, pacer, priority))
                 task.add_done_callback(lambda t, job=job: finished(t, job))
                 pending.add(task)
             while pending:
@@ -288,8 +290,8 @@ class OpenAIBackend(base.BaseBackend):
         hint = getattr(exc, "retry_after", None)
         return max(delay, min(hint, 120.0)) if hint else delay
 
-    async def _request(self, body: bytes, n: int, inflight: _Gate,
-                       pacer: _Pacer | None) -> list[Completion]:
+    async def _request(self, body: bytes, n: int, inflight: _Gate, pacer: _Pacer | None,
+                       priority: int = 2) -> list[Completion]:
         """``n`` completions for one request body; failures come back as error completions."""
         retrying = AsyncRetrying(stop=stop_after_attempt(self.max_retries + 1), wait=self._wait,
                                  retry=retry_if_exception_type((RetryableError, TimeoutError, OSError)),
@@ -299,7 +301,7 @@ class OpenAIBackend(base.BaseBackend):
                 with attempt:
                     if pacer is not None:
                         await pacer.wait()
-                    await inflight.acquire(0 if attempt.retry_state.attempt_number > 1 else 1)
+                    await inflight.acquire(0 if attempt.retry_state.attempt_number > 1 else priority)
                     try:
                         resp = await self._client.request("POST", "/chat/completions", body, self.timeout)
                     finally:
