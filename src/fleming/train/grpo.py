@@ -335,6 +335,7 @@ def run_stage(cfg: GRPOSection, stage: int, model: Path | None = None,
     if not cfg.data:
         raise ConfigError(f"{cfg.file}: {cfg.where}data: the training records are required")
     out = Path(cfg.out)
+    grpo_args(cfg, stage, out / f"stage{stage}", make_reward_funcs(cfg.rewards)[1], log)  # fail before any work
     records, heldout = split_heldout(cfg, list(read_records(cfg.data)))
     if stage == 1:
         start = Path(model or cfg.model)
