@@ -185,3 +185,14 @@ def test_cli_errors_are_one_line_before_any_work(tmp_path, capsys):
     cfg.write_text(f"grpo:\n  model: {tmp_path / 'nowhere'}\n  data: {data}\n")
     code, err = _cli(["train", "grpo", str(cfg), "--stage", "1"], capsys)
     assert code == 2 and "nowhere: checkpoint folder not found" in err
+
+
+def test_a_second_run_of_the_same_stage_is_refused(tmp_path):
+    from fleming.train.grpo import _exclusive
+
+    with _exclusive(tmp_path / ".stage1.lock"), \
+            pytest.raises(FlemingError, match="another run of this stage is writing here"), \
+            _exclusive(tmp_path / ".stage1.lock"):
+        pass
+    with _exclusive(tmp_path / ".stage1.lock"):  # released when the first run ends
+        pass
