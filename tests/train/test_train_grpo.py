@@ -162,3 +162,37 @@ def test_a_stage_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path):
     lines.clear()
     run_grpo_stage(_cfg(tmp_path, max_steps=3), 2, tiny_model_dir, changed, out, log=lines.append)
     assert any("ignore_data_skip" in s for s in lines)
+
+
+def _cli(argv, capsys) -> tuple[int, str]:
+    from fleming.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    return e.value.code, capsys.readouterr().err
+
+
+def test_cli_errors_are_one_line_before_any_work(tmp_path, capsys):
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(r.model_dump_json() for r in _records(6)) + "\n")
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(f"grpo:\n  model: {tmp_path / 'nowhere'}\n  data: {data}\n  stage1:\n    trl:\n"
+                   "      num_generations: 4\n      per_device_train_batch_size: 6\n"
+                   "      generation_batch_size: 12\n")
+    code, err = _cli(["train", "grpo", str(cfg), "--stage", "1"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "run.yaml: grpo.stage1.trl.per_device_train_batch_size: 6 is not divisible" in err
+    cfg.write_text(f"grpo:\n  model: {tmp_path / 'nowhere'}\n  data: {data}\n")
+    code, err = _cli(["train", "grpo", str(cfg), "--stage", "1"], capsys)
+    assert code == 2 and "nowhere: checkpoint folder not found" in err
+
+
+def test_a_second_run_of_the_same_stage_is_refused(tmp_path):
+    from fleming.train.grpo import _exclusive
+
+    with _exclusive(tmp_path / ".stage1.lock"), \
+            pytest.raises(FlemingError, match="another run of this stage is writing here"), \
+            _exclusive(tmp_path / ".stage1.lock"):
+        pass
+    with _exclusive(tmp_path / ".stage1.lock"):  # released when the first run ends
+        pass

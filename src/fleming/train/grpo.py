@@ -23,7 +23,8 @@ Stage 1 takes Easy + Moderate items (``metadata.difficulty`` from refine) in a c
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -329,17 +330,39 @@ def run_stage(cfg: GRPOSection, stage: int, model: Path | None = None,
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """What ``fleming train grpo CONFIG --stage N`` runs: read the data, run the stage into OUT/stageN,
     and measure held-out accuracy before and after stage 1 (stage 2 measures it every round)."""
-    from fleming.io import read_records, write_json
-    from fleming.train.curriculum import fmt_acc, heldout_accuracy
-
     if not cfg.data:
         raise ConfigError(f"{cfg.file}: {cfg.where}data: the training records are required")
     out = Path(cfg.out)
+    # the stage's GRPOConfig is checked before any evaluation, mining or training
+    grpo_args(cfg, stage, out / f"stage{stage}", make_reward_funcs(cfg.rewards)[1], log)
+    with _exclusive(out / f".stage{stage}.lock"):
+        return _run_stage(cfg, stage, model, out, log)
+
+
+@contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """One run per stage folder: a second one would train into the same checkpoints."""
+    import fcntl
+
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FlemingError(f"{lock.parent}: another run of this stage is writing here") from None
+        yield
+
+
+def _run_stage(cfg: GRPOSection, stage: int, model: Path | None, out: Path,
+               log: Callable[[str], None]) -> dict[str, Any]:
+    from fleming.io import read_records, write_json
+    from fleming.train.curriculum import fmt_acc, heldout_accuracy
+
     records, heldout = split_heldout(cfg, list(read_records(cfg.data)))
     if stage == 1:
-        start = Path(model or cfg.model)
-        if not str(start):
+        if not (model or cfg.model):
             raise ConfigError(f"{cfg.file}: {cfg.where}model: the starting checkpoint is required")
+        start = Path(model or cfg.model)
         check_checkpoint(start)
         h = cfg.heldout
         before = heldout_accuracy(start, heldout, h.max_tokens, h.batch, cfg.prompt_id, cfg.seed)
