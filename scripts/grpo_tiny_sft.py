@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fleming.cot.grounded import grounded_reasoning
 from fleming.io import read_records
-from fleming.train.sft import SFTStageConfig, run_sft, sft_rows
+from fleming.train.sft import SFTSection, sft_rows, train_sft
 from fleming.train.tiny import build_tiny_model
 
 
@@ -20,8 +20,9 @@ def main(data: str, out: str, steps: int = 120) -> None:
     if not (base / "model.safetensors").is_file():
         build_tiny_model(base, seed=0)
     rows = sft_rows(read_records(Path(data) / "sft.jsonl"), lambda r: grounded_reasoning(r, brief=True))
-    run_sft(base, rows, out_p / "sft", SFTStageConfig(max_steps=steps, per_device_train_batch_size=16,
-                                                      learning_rate=3e-3, max_length=256, logging_steps=10))
+    trl = {"max_steps": steps, "per_device_train_batch_size": 16, "learning_rate": 3e-3, "max_length": 256,
+           "logging_steps": 10}
+    train_sft(base, rows, [], out_p / "sft", SFTSection(trl=trl))
     print(f"SFT model -> {out_p / 'sft'}")
 
 
