@@ -6,7 +6,7 @@ seed (so the same rollouts) and the same step timer; ours adds what it adds in r
 selection, the plateau callback, the JSONL logger, saving and plotting outside the steps). Target
 (issue 14): ours / plain <= 1.05. The first step of each run is a warm-up and is not timed.
 
-Run: ``python bench/bench_grpo.py [--model DIR] [--data FILE] [--runs 3] [--steps 6]``
+Run: ``python bench/bench_grpo.py [--model DIR] [--data FILE] [--runs 5] [--steps 6]``
 (default model: /work/cache/grpo-tiny/sft when present, else a fresh tiny model).
 """
 
@@ -69,7 +69,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=None)
     ap.add_argument("--data", default="/work/cache/grpo-data/grpo.jsonl")
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--steps", type=int, default=6)
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-grpo-"))

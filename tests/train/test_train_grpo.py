@@ -196,3 +196,17 @@ def test_a_second_run_of_the_same_stage_is_refused(tmp_path):
         pass
     with _exclusive(tmp_path / ".stage1.lock"):  # released when the first run ends
         pass
+
+
+@pytest.mark.slow
+def test_lora_stage_saves_merged_full_weights(tiny_model_dir, tmp_path):
+    from safetensors import safe_open
+
+    cfg = _cfg(tmp_path, max_steps=1)
+    cfg.lora.enabled, cfg.lora.r = True, 4
+    run_grpo_stage(cfg, 1, tiny_model_dir, _records(8), tmp_path / "lora", log=lambda s: None)
+    names = {p.name for p in (tmp_path / "lora").iterdir()}
+    assert "model.safetensors" in names and "adapter_model.safetensors" not in names
+    with safe_open(str(tmp_path / "lora" / "model.safetensors"), framework="pt") as f:
+        keys = list(f.keys())
+    assert keys and not any("lora" in k for k in keys)

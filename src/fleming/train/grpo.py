@@ -193,7 +193,7 @@ def rows(records: list[MCQ], prompt_id: str) -> list[dict[str, Any]]:
 
 
 def check_checkpoint(path: Path) -> None:
-    """A checkpoint folder must hold config.json and safetensors weights (fleming loads nothing else)."""
+    """A checkpoint folder must hold safetensors weights (fleming loads nothing else)."""
     if not path.is_dir():
         raise FlemingError(f"{path}: checkpoint folder not found")
     if not any(path.glob("*.safetensors")):
@@ -231,8 +231,7 @@ def run_grpo_stage(cfg: GRPOSection, stage: int, model: Path, records: list[MCQ]
         records, info = select_stage1(records, cfg.stage1, cfg.seed)
     elif not records:
         raise FlemingError(f"stage {stage}: no items to train on")
-    reward_funcs, weights = make_reward_funcs(cfg.rewards)
-    args = grpo_args(cfg, stage, out, weights, log)  # validated before anything is loaded
+    args = grpo_args(cfg, stage, out, make_reward_funcs(cfg.rewards)[1], log)  # before anything is loaded
     out.mkdir(parents=True, exist_ok=True)
     if not _on_cuda():
         torch.set_num_threads(1)
