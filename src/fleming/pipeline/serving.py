@@ -22,7 +22,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve_model(model_dir: Path, name: str, log: Callable[[str], None] = print,
-                timeout: float = 180, max_batch: int = 64) -> Iterator[str]:
+                timeout: float = 180, max_batch: int = 256) -> Iterator[str]:
     """Run ``fleming serve`` on a free local port for the duration of the block; yields the base URL."""
     port = free_port()
     cmd = [sys.executable, "-m", "fleming.cli", "serve", "--model", str(model_dir), "--port", str(port),
