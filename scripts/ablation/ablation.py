@@ -276,7 +276,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     if a.cmd == "table":  # model: a text file of "name path/to/eval.json" lines; out: the markdown table
-        rows = [ln.split(maxsplit=1) for ln in a.model.read_text().splitlines() if ln.strip()]
+        rows = [ln.rsplit(maxsplit=1) for ln in a.model.read_text().splitlines() if ln.strip()]
         a.out.write_text(table([(n, json.loads(Path(f).read_text())) for n, f in rows]) + "\n")
         print(a.out.read_text())
         return
