@@ -36,8 +36,10 @@ from fleming.train.facts import World, chain, check_claims
 
 
 def load_split(world_dir: Path, split: str, n: int | None = None, seed: int = 0,
-               types: list[str] | None = None, per_type: int | None = None) -> list[MCQ]:
-    """A split's records in a seeded order; only ``types`` if given; at most ``per_type`` of each type."""
+               types: list[str] | None = None, per_type: int | None = None, skip_per_type: int = 0
+               ) -> list[MCQ]:
+    """A split's records in a seeded order; only ``types`` if given; of each type, the ``per_type``
+    records after its first ``skip_per_type`` (so an RL pool can be disjoint from the SFT set)."""
     recs = [r for r in read_records(world_dir / f"{split}.jsonl")
             if not types or r.metadata.question_type in types]
     random.Random(seed).shuffle(recs)
@@ -46,7 +48,7 @@ def load_split(world_dir: Path, split: str, n: int | None = None, seed: int = 0,
         kept = []
         for r in recs:
             seen[r.metadata.question_type] += 1
-            if seen[r.metadata.question_type] <= per_type:
+            if skip_per_type < seen[r.metadata.question_type] <= skip_per_type + per_type:
                 kept.append(r)
         recs = kept
     return recs[:n] if n else recs
@@ -158,7 +160,10 @@ def evaluate(model_dir: Path, records: list[MCQ], world: World, k: int = 8, temp
     for i, r in enumerate(records):
         ans = extract_answer(greedy[i], r.options)
         claims = check_claims(greedy[i].split("</think>")[0], world)
+        matched, verdicts = faithfulness(greedy[i], chain(r, world))
         row = {"id": r.id, "type": r.metadata.question_type, "hops": r.metadata.extra.get("hops"),
+               "pairs_matched": matched, "verdicts_right": verdicts,
+               "gold_claims": len(chain(r, world).splitlines()),
                "greedy": float(ans is not None and set(ans) == set(r.answer)),
                "format": float(check_format(greedy[i])), "claims_true": claims["true"],
                "claims_false": claims["false"], "text": greedy[i]}
@@ -173,6 +178,20 @@ def evaluate(model_dir: Path, records: list[MCQ], world: World, k: int = 8, temp
     return {"summary": summarize(per_item), "seconds": round(time.perf_counter() - t0, 1), "items": per_item}
 
 
+def _pair(line: str) -> str:
+    """A claim line with its verdict neutralised: the (subject, object) pair it is about."""
+    return line.strip().replace(" lacks ", " has ").replace(" is not caused by ", " is caused by ")
+
+
+def faithfulness(response: str, gold_chain: str) -> tuple[int, int]:
+    """Lines of the model's chain about the same pair as the gold chain's line at the same position
+    (it copied the item's entities in order), and of those, how many also have the gold verdict."""
+    got = response.split("</think>")[0].replace("<think>", "").strip().splitlines()
+    gold = gold_chain.splitlines()
+    same = [(g, o.strip()) for g, o in zip(gold, got, strict=False) if _pair(g) == _pair(o)]
+    return len(same), sum(g == o for g, o in same)
+
+
 def summarize(rows: list[dict]) -> dict:
     def block(rs: list[dict]) -> dict:
         out = {"n": len(rs)}
@@ -185,6 +204,11 @@ def summarize(rows: list[dict]) -> dict:
         f = sum(r["claims_false"] for r in rs)
         out["claim_precision"] = round(100 * t / (t + f), 1) if t + f else None
         out["claims_per_item"] = round((t + f) / max(len(rs), 1), 1)
+        gold = sum(r.get("gold_claims", 0) for r in rs)
+        same = sum(r.get("pairs_matched", 0) for r in rs)
+        out["copied_pairs"] = round(100 * same / gold, 1) if gold else None
+        right = sum(r.get("verdicts_right", 0) for r in rs)
+        out["verdicts_on_copied"] = round(100 * right / same, 1) if same else None
         return out
 
     by_type, by_hop = defaultdict(list), defaultdict(list)
@@ -240,6 +264,7 @@ def main() -> None:
     p.add_argument("--types", nargs="*", default=None)
     p.add_argument("--n", type=int, default=None)
     p.add_argument("--per-type", type=int, default=None, help="at most this many items of each type")
+    p.add_argument("--skip-per-type", type=int, default=0, help="skip the first N items of each type")
     p.add_argument("--skip", type=int, default=0, help="skip the first N shuffled records (disjoint pools)")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--lr", type=float, default=None)
@@ -251,12 +276,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     if a.cmd == "table":  # model: a text file of "name path/to/eval.json" lines; out: the markdown table
-        rows = [ln.split(maxsplit=1) for ln in a.model.read_text().splitlines() if ln.strip()]
+        rows = [ln.rsplit(maxsplit=1) for ln in a.model.read_text().splitlines() if ln.strip()]
         a.out.write_text(table([(n, json.loads(Path(f).read_text())) for n, f in rows]) + "\n")
         print(a.out.read_text())
         return
     world = World.load(a.world / "kg")
-    recs = load_split(a.world, a.split, None, a.seed if a.cmd != "eval" else 0, a.types, a.per_type)
+    recs = load_split(a.world, a.split, None, a.seed if a.cmd != "eval" else 0, a.types, a.per_type,
+                      a.skip_per_type)
     recs = recs[a.skip:a.skip + a.n] if a.n else recs[a.skip:]
     if a.cmd == "sft":
         sft(a.model, recs, world, a.mode, a.out, a.steps, a.lr or 2e-3, seed=a.seed)

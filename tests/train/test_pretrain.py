@@ -46,7 +46,7 @@ def test_pretrain_learns_the_facts_and_saves_a_loadable_model(world_kg, tmp_path
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     cfg = PretrainConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, bpe_vocab=400,
-                         max_steps=150, batch_size=8, learning_rate=5e-3, warmup_steps=10)
+                         max_steps=300, batch_size=8, learning_rate=5e-3, warmup_steps=10)
     stats = pretrain(cfg, world_kg, tmp_path / "m", log=lambda s: None)
     names = {p.name for p in (tmp_path / "m").iterdir()}
     assert "model.safetensors" in names and not any(n.endswith((".bin", ".pt", ".pkl")) for n in names)
