@@ -56,12 +56,13 @@ def load_split(world_dir: Path, split: str, n: int | None = None, seed: int = 0,
 
 def sft(model: Path, records: list[MCQ], world: World, mode: str, out: Path, steps: int,
         lr: float = 2e-3, batch: int = 16, seed: int = 0) -> Path:
-    from fleming.train.sft import SFTStageConfig, run_sft, sft_rows
+    from fleming.train.sft import SFTSection, sft_rows, train_sft
 
     reasoning = (lambda r: chain(r, world)) if mode == "cot" else (lambda r: "")
-    cfg = SFTStageConfig(learning_rate=lr, max_steps=steps, per_device_train_batch_size=batch,
-                         max_length=512, seed=seed, logging_steps=max(steps // 10, 1))
-    return run_sft(model, sft_rows(records, reasoning), out, cfg)
+    trl = {"learning_rate": lr, "max_steps": steps, "per_device_train_batch_size": batch, "max_length": 512,
+           "seed": seed, "logging_steps": max(steps // 10, 1)}
+    train_sft(model, sft_rows(records, reasoning), [], out, SFTSection(trl=trl))
+    return out
 
 
 class ClaimReward:
@@ -91,14 +92,14 @@ def grpo(model: Path, records: list[MCQ], world: World, out: Path, steps: int, l
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
-    from fleming.grading import make_rewards
+    from fleming.train.rewards import RewardConfig, make_reward_funcs
 
     torch.set_num_threads(1)
     tok = AutoTokenizer.from_pretrained(str(model))
     policy = AutoModelForCausalLM.from_pretrained(str(model), use_safetensors=True)
     rows = [{"prompt": build_messages(r), "options": list(r.options.values()), "answer": r.answer}
             for r in records]
-    rewards, weights = make_rewards(think_opened=False), [1.0, 1.0]
+    rewards, weights = make_reward_funcs(RewardConfig())
     if claim_weight > 0:
         rewards.append(ClaimReward(world))
         weights.append(claim_weight)
