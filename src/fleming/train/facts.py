@@ -1,8 +1,7 @@
 """KG facts of a closed world as claim sentences: the pre-training corpus, the chains and the checker.
 
-The sentences are those of the shared contract (the claims table of the CoT work; its canonical module
-is ``fleming.cot.claims``, which had not landed when this was written, so the forms are repeated here
-byte for byte and a test pins them):
+The sentences are those of the shared contract, written by ``fleming.cot.claims.sentence`` (the one
+table of claim forms; a test pins them):
 
     {disease} has {phenotype}.          {disease} lacks {phenotype}.
     {disease} is caused by {gene}.      {disease} is not caused by {gene}.
@@ -22,10 +21,7 @@ from pathlib import Path
 
 from fleming.records import MCQ
 
-FORMS = {  # kind -> (true form, false form)
-    "phenotype": ("{a} has {b}.", "{a} lacks {b}."),
-    "gene": ("{a} is caused by {b}.", "{a} is not caused by {b}."),
-}
+RELATION = {"phenotype": "has_phenotype", "gene": "caused_by"}  # kind -> fleming.cot.claims relation
 _PARSE = [  # negative forms first: "is not caused by" also contains "is ... caused by"
     (re.compile(r"^(?P<a>.+?) is not caused by (?P<b>.+)\.$"), "gene", False),
     (re.compile(r"^(?P<a>.+?) is caused by (?P<b>.+)\.$"), "gene", True),
@@ -40,7 +36,9 @@ def sentence(kind: str, a: str, b: str, true: bool) -> str:
     >>> sentence("gene", "Marfan syndrome", "FBN1", False)
     'Marfan syndrome is not caused by FBN1.'
     """
-    return FORMS[kind][0 if true else 1].format(a=a, b=b)
+    from fleming.cot.claims import sentence as claim
+
+    return claim(RELATION[kind], a, b, negated=not true)
 
 
 @dataclass
