@@ -113,8 +113,9 @@ class SynthConfig:
     question_types: tuple[QuestionType, ...] = DEFAULT_TYPES
     n_options: int = _f(5, "answer + up to n_options - 1 distractors", ge=2, le=21)
     min_options: int = _f(4, "fewer valid distractors: the attempt is dropped", ge=2, le=21)
-    alpha: float = _f(1.25, "anchor weight ∝ (degree + 1) ** -alpha (1.25: the tail's items need open-world "
-                      "evidence, which small profiles give less)", ge=0)
+    alpha: float = _f(1.5, "anchor weight ∝ (degree + 1) ** -alpha (1.5: the tail's items need open-world "
+                      "evidence, which small profiles give less; 1.25 left the rarest-30% ratio at 1.29)",
+                      ge=0)
     rare_boost: float = _f(2.0, "... times this for rare-flagged anchors (Orphanet, DO, HPO)", gt=0)
     default_frequency: float = _f(0.5, "finding frequency where the source gives none", gt=0, le=1)
     max_attempts: int = _f(20, "attempts per item slot before the slot is given up", ge=1)
