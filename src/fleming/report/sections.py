@@ -21,8 +21,9 @@ def kg_section(kg_dir: Path) -> list[str]:
     types = Counter(pq.read_table(kg_dir / "nodes.parquet", columns=["type"]).column("type").to_pylist())
     rels = Counter(pq.read_table(kg_dir / "edges.parquet", columns=["relation"])
                    .column("relation").to_pylist())
-    lines = [f"{meta.get('entities', sum(types.values())):,} entities and {meta.get('edges', 0):,} relations "
-             f"from: {', '.join(s['kind'] for s in meta.get('sources', [])) or '?'}.", "",
+    origin = ", ".join(s["kind"] for s in meta.get("sources", [])) or (
+        f"a closed-world slice of {meta['slice_of']}" if meta.get("slice_of") else "?")
+    lines = [f"{sum(types.values()):,} entities and {sum(rels.values()):,} relations from: {origin}.", "",
              "| entity type | count |", "|---|---:|"]
     lines += [f"| {t} | {c:,} |" for t, c in types.most_common()]
     lines += ["", "| relation | count |", "|---|---:|"] + [f"| {r} | {c:,} |" for r, c in rels.most_common()]
