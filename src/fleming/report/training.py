@@ -97,7 +97,8 @@ def grpo_sections(root: Path, d: Path) -> list[str]:
         if stats.get("rounds"):
             parts += ["", "| round | asked | achieved | pools |", "|---|---|---|---|"]
             for i, r in enumerate(stats["rounds"], 1):
-                cells = [str(r.get(k, "")) for k in ("asked", "achieved", "pools")]
+                m = r.get("mining", r)
+                cells = [str(m.get(k, "")) for k in ("asked", "achieved", "pools")]
                 parts.append(f"| {i} | " + " | ".join(cells) + " |")
         for png in sorted((root / stage).rglob("*.png")):
             name = f"{stage}-{png.stem}.png"
