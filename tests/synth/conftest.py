@@ -5,6 +5,7 @@ no CSR, no synthesizer code)."""
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -34,6 +35,15 @@ class ParquetCheck:
     its organ system: an ancestor directly below its ontology's root that has children). For a
     gene or allelic-disease option, every anchor reaching it must be ruled out (at most 8); for an
     additional finding, the key and every consistent anchor must lack it (asserted or rich absence).
+
+    Clinical validity (issue 10's audits): only ``asserted_negative`` rules out a near competitor (a
+    disease having, closed over is_a, two or more observed findings or one held by <= 100 anchors); an
+    additional-finding distractor is held by at most 150 anchors, related to no observed finding and in
+    none of their organ systems, and the key finding is annotated at frequency >= 0.8; no observed
+    finding is annotated on the key at a frequency below 0.3; two observed findings are held by at most
+    100 anchors, one annotated on the key at >= 0.8 (or without a frequency); no two options, nor an
+    option and an observed finding, share a content word of their names; no option or stated negative
+    is sex-specific; a gene question's disease (and an allelic answer) has at most 2 genes.
     """
 
     def __init__(self, kg_dir: Path):
@@ -131,7 +141,59 @@ class ParquetCheck:
             onsets = json.loads(self.attrs[self.index[extra["anchor"]["id"]]] or "{}").get("onset", [])
             if pat["onset"] not in onsets:
                 out.append(f"{item['id']}: onset {pat['onset']} is not the anchor's")
-        return out + self.open_world(item, chain, cons)
+        return out + self.open_world(item, chain, cons) + self.clinical(item, chain)
+
+    # ---- clinical validity -----------------------------------------------------------------------
+    @staticmethod
+    def words(name: str) -> set[str]:
+        from fleming.synth.names import GENERIC_WORDS  # a word list (data), not the synthesizer's logic
+
+        fam = re.match(r"^([A-Z]{2,4})[A-Z]*[0-9][A-Z0-9]*$", name)       # a gene symbol's family
+        name += f" fam_{fam.group(1)}" if fam else ""
+        ws = {re.sub(r"^([a-z]{3,}[^s])s$", r"\1", w) for w in re.split(r"[^a-z0-9_]+", name.lower())}
+        return {w for w in ws if len(w) >= 4 and w not in GENERIC_WORDS}
+
+    def n_holders(self, f: int) -> int:
+        return len(set().union(*(self.inn[r].get(f, set()) for r in self.FEATS)))
+
+    def clinical(self, item: dict, chain: list[str]) -> list[str]:
+        from fleming.synth.findings import FEMALE, MALE
+
+        extra, iid = item["metadata"]["extra"], item["id"]
+        if not extra["anchor"]["masked"]:
+            return []
+        key = self.index[extra["anchor"]["id"]]
+        observed = [self.index[o["id"]] for o in extra["observed"]]
+        names = list(item["options"].values())
+        out = [f"{iid}: observed {self.ids[o]} is atypical of the key" for o in observed
+               if self.freq.get((key, o), 1.0) < 0.3 and (key, o) in self.freq]
+        specific = [o for o in observed if self.n_holders(o) <= 100]
+        if len(specific) < 2 or not any(self.freq.get((key, o), 1.0) >= 0.8 for o in specific):
+            out.append(f"{iid}: the stem is not specific (two findings held by <= 100 anchors, one typical)")
+        for i, a in enumerate(names):
+            out += [f"{iid}: options {a!r} and {b!r} share a word" for b in names[:i]
+                    if self.words(a) & self.words(b)]
+        out += [f"{iid}: option {a!r} restates {o['name']!r}" for a in names for o in extra["observed"]
+                if self.words(a) & self.words(o["name"])]
+        sexed = [n["name"] for n in extra.get("negatives", [])] + [
+            d["name"] for d in extra["distractors"] if self.types[self.index[d["id"]]] in FINDING_TYPES]
+        out += [f"{iid}: {n!r} is sex-specific" for n in sexed if MALE.search(n) or FEMALE.search(n)]
+        if chain == [extra["path"][0]["relation"]] if extra["path"] else False:
+            ans_i = self.index[extra["answer"]["id"]]
+            if self.freq.get((key, ans_i), 0.0) < 0.8:
+                out.append(f"{iid}: the additional finding is no hallmark of the key")
+            for d in extra["distractors"]:
+                x = self.index[d["id"]]
+                if self.n_holders(x) > 150 or any(
+                        x in ({o} | self.ancestors(o) | self.descendants(o))
+                        or self.systems(x) & self.systems(o) for o in observed):
+                    out.append(f"{iid}: distractor {d['id']} is common or in an observed finding's system")
+        if chain and chain[0] == "associated_with":
+            genes = lambda d: len(self.out["associated_with"].get(d, set()))  # noqa: E731
+            ans_i = self.index[extra["answer"]["id"]]
+            if genes(key) > 2 or (self.types[ans_i] == self.types[key] and genes(ans_i) > 2):
+                out.append(f"{iid}: a gene question on a disease with more than 2 genes")
+        return out
 
     # ---- open world ------------------------------------------------------------------------------
     FEATS = ("has_symptom", "has_finding")
@@ -165,12 +227,21 @@ class ParquetCheck:
         lacks = self.out["lacks_finding"].get(d, set())
         if any(lacks & ({o} | self.ancestors(o)) for o in observed):
             found.add("asserted_negative")
+        touched = [o for o in observed if self.touches(d, o)]
+        if len(touched) >= 2 or any(self.n_holders(o) <= 100 for o in touched):   # near: asserted only
+            return found
         hall = {x for x in self.direct(d) if self.freq.get((d, x), 0.0) >= 0.8}
         if any(p in hall or hall & self.descendants(p) for p in negatives):
             found.add("pertinent_negative")
         if self.rich(d) and any(self.freq.get((key, o), 0.0) >= 0.8 and self.far(d, o) for o in observed):
             found.add("rich_absence")
         return found
+
+    def companion(self, p: int, o: int) -> bool:
+        """At least 20% of o's direct holders (>= 10) have p or a descendant of p."""
+        hs = set().union(*(self.inn[r].get(o, set()) for r in self.FEATS))
+        pd = {p} | self.descendants(p)
+        return len(hs) >= 10 and sum(bool(self.direct(h) & pd) for h in hs) >= 0.2 * len(hs)
 
     def absent(self, d: int, f: int) -> set[str]:
         """Evidence that anchor d lacks finding f."""
@@ -199,6 +270,8 @@ class ParquetCheck:
                if self.touches(key, p)]
         out += [f"{iid}: the negative {self.ids[p]} shares an organ system with {self.ids[o]}"
                 for p in negatives for o in observed if self.systems(p) & self.systems(o)]
+        out += [f"{iid}: the negative {self.ids[p]} goes with {self.ids[o]}"
+                for p in negatives for o in observed if self.companion(p, o)]
         masked, atype = extra["anchor"]["masked"], extra["anchor"]["type"]
         feature_hop = chain == [extra["path"][0]["relation"]] if masked and extra["path"] else False
         for d in extra["distractors"]:
@@ -257,13 +330,14 @@ def toy_kg(out: Path) -> Path:
         "OMIM:8": ("Eta dyskinesia, familial", ["HP:3", "HP:5", "HP:6", "HP:1"], ["G:7"]),
         "OMIM:9": ("Theta disease", ["HP:4", "HP:5", "HP:7"], ["G:8"]),
     }
+    symbols = ["ALX1", "BMP2", "CHD3", "DMD4", "EYA5", "FGF6", "GLI7", "HOXA8"]   # no two of one family
     for g in sorted({g for _, _, gs in diseases.values() for g in gs}):
-        b.add_entity(g, "gene", f"GENE{g[2:]}", "toy")
+        b.add_entity(g, "gene", symbols[int(g[2:]) - 1], "toy")
     for did, (name, feats, genes) in diseases.items():
         b.add_entity(did, "disease", name, "toy", attrs={"onset": ["Childhood onset"]}, rare=["toy"])
         for i, f in enumerate(feats):
             rel = "has_finding" if f == "HP:8" else "has_symptom"
-            b.add_edge(did, rel, f, "toy", did, "1", "hpoa", 0.9, [0.9, 0.5, 0.2, 0.7, 0.4][i % 5])
+            b.add_edge(did, rel, f, "toy", did, "1", "hpoa", 0.9, [0.9, 0.5, 0.9, 0.7, 0.4][i % 5])
         for g in genes:
             b.add_edge(did, "associated_with", g, "toy", did, "1", "g2p", 0.9)
         for t in terms:                  # the toy world is closed by assertion (HPO NOT annotations):

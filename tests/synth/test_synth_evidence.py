@@ -1,12 +1,17 @@
 """Open-world evidence (issue 10) on a hand-made KG whose answers are known by construction.
 
 The key K has hearing impairment, scoliosis, seizures and short stature, all four observed (no other
-disease has four findings, so K is the only anchor). D1 shares two of them and has cataract as a
-hallmark (frequency 1.0): a pertinent negative ("no cataract") rules it out. D2 is asserted NOT to
-have scoliosis (an HPO NOT annotation). D5 has eczema as a hallmark. D3 lacks hearing impairment only
-in the KG (no hallmark, small profile): nothing rules it out, so it must never be an option. D4's only
-hallmark is 'absent speech', which cannot be stated absent at any age, so D4 is never an option
-either. A generic term ('Abnormality of the nervous system') is annotated on K and is never observed.
+disease has four findings, so K is the only anchor; the names share no word, as options never do).
+Hearing impairment and seizures are common (101 filler diseases have both), scoliosis and short
+stature specific. A *near competitor* (two or more observed findings, or a specific one) is ruled out
+only by an asserted negative: D2 has hearing impairment and seizures and is asserted NOT to have
+scoliosis (an HPO NOT annotation), so it is an option; D3 and D4 have two findings each and nothing
+asserted, and D6 has short stature and cataract as a hallmark: none of them is ever an option, not
+even when the stem states "no cataract". D1 has hearing impairment and cataract as a hallmark
+(frequency 1.0): a pertinent negative ("no cataract") rules it out; D5 has hearing impairment and
+eczema as a hallmark. D4's hallmark 'absent speech' could not be stated
+absent at any age anyway. A generic term ('Abnormality of the nervous system') is annotated on K and
+is never observed.
 """
 
 from __future__ import annotations
@@ -32,14 +37,16 @@ TERMS = {"HP:0": ("Phenotypic abnormality", None), "HP:10": ("Abnormality of the
          "HP:60": ("Growth abnormality", "HP:0"), "HP:61": ("Short stature", "HP:60")}
 DISEASES = {
     "OMIM:100": ("Kappa syndrome", {"HP:11": .9, "HP:31": .9, "HP:41": .9, "HP:61": .9, "HP:40": .9}),
-    "OMIM:101": ("Delta-one disease", {"HP:11": .5, "HP:31": .5, "HP:21": 1.0}),
-    "OMIM:102": ("Delta-two disease", {"HP:11": .5, "HP:41": .5, "HP:51": .5}),
-    "OMIM:103": ("Delta-three disease", {"HP:31": .5, "HP:41": .5, "HP:51": .5}),
-    "OMIM:104": ("Delta-four disease", {"HP:11": .5, "HP:41": .5, "HP:42": 1.0}),
-    "OMIM:105": ("Delta-five disease", {"HP:11": .5, "HP:31": .5, "HP:51": .9}),
+    "OMIM:101": ("Delmar disease", {"HP:11": .5, "HP:21": 1.0}),
+    "OMIM:102": ("Tovey disease", {"HP:11": .5, "HP:41": .5, "HP:51": .5}),
+    "OMIM:103": ("Thorne disease", {"HP:31": .5, "HP:41": .5, "HP:51": .5}),
+    "OMIM:104": ("Farrow disease", {"HP:11": .5, "HP:41": .5, "HP:42": 1.0}),
+    "OMIM:105": ("Fenwick disease", {"HP:11": .5, "HP:51": .9}),
+    "OMIM:106": ("Sorrel disease", {"HP:11": .5, "HP:61": .5, "HP:21": 1.0}),
 }
+COMMON = 101          # filler diseases: a finding held by more than evidence.SPECIFIC is not specific
 CFG = {"n_options": 4, "min_options": 4, "pilot_slots": 0, "max_attempts": 30, "chunk_size": 64,
-       "question_types": {"diagnosis": {"anchor": "disease", "observe": [4, 4]}}}
+       "question_types": {"diagnosis": {"anchor": "disease", "observe": [4, 4], "min_shared": 1}}}
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +61,10 @@ def evidence_kg(tmp_path_factory) -> Path:
         for f, freq in feats.items():
             b.add_edge(d, "has_symptom", f, "toy", d, "1", "hpoa", 0.9, freq)
     b.add_edge("OMIM:102", "lacks_finding", "HP:31", "toy", "OMIM:102", "1", "hpoa/NOT", 0.9)
+    for i in range(COMMON):            # hearing impairment and seizures are common, the others specific
+        b.add_entity(f"OMIM:{1000 + i}", "disease", f"Filler {i} disease", "toy")
+        for f in ("HP:11", "HP:41"):
+            b.add_edge(f"OMIM:{1000 + i}", "has_symptom", f, "toy", f"OMIM:{1000 + i}", "1", "hpoa", 0.9, .5)
     out = tmp_path_factory.mktemp("evidence-kg")
     nodes, edges, info = b.finalize()
     save(out, nodes, edges, {"info": info})
@@ -136,7 +147,7 @@ def test_generic_terms_never_serve_as_findings_or_mechanisms():
              "Sudden cardiac death"]
     types = np.array([TYPE_CODE[t] for t in ("phenotype", "phenotype", "phenotype", "drug_class",
                                              "drug_class", "phenotype", "phenotype", "phenotype")])
-    generic, age = finding_masks(pa.array(names), types, np.full(8, 3), np.zeros(8, int),
+    generic, age, _ = finding_masks(pa.array(names), types, np.full(8, 3), np.zeros(8, int),
                                  [TYPE_CODE["phenotype"]], TYPE_CODE["drug_class"])
     assert generic.tolist() == [True, True, False, True, False, False, True, True]
     assert (age == 0).all()

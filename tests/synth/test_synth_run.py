@@ -92,7 +92,8 @@ def test_pilot_leaves_out_types_the_kg_barely_supports(default_kg, tmp_path):
     free = synthesize(default_kg, 200, SynthConfig(pilot_slots=64, min_acceptance=0.0), seed=4,
                       out_dir=tmp_path / "a")
     rates = free["pilot_acceptance"]
-    assert len(rates) >= 3 and all(0 < r <= 1 for r in rates.values())
+    assert len(rates) >= 4 and all(0 <= r <= 1 for r in rates.values())
+    assert sum(r > 0 for r in rates.values()) >= 3          # allelic disorders may find none in 64 slots
     cut = sorted(rates.values())[len(rates) // 2]                       # leaves out the lower half
     st = synthesize(default_kg, 200, SynthConfig(pilot_slots=64, min_acceptance=cut), seed=4,
                     out_dir=tmp_path / "b")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fleming.synth.evidence import ASSERTED, MAX_SOURCES, finding_absent, rule_out
+from fleming.synth.evidence import ASSERTED, MAX_SOURCES, finding_absent, foreign, rule_out
 from fleming.synth.prims import (
     KERNEL,
     copy_into,
@@ -41,6 +41,7 @@ from fleming.synth.prims import (
     randint,
     rhop_hi,
     rhop_lo,
+    shares_word,
     walk,
 )
 
@@ -227,8 +228,36 @@ def forward(g, t, w, x):
 
 @njit(**KERNEL)
 def _distinct(g, w, c, ans):
-    """Same type as the answer; not in the stem, not an option, no is_a relative or synonym of one."""
-    return g.type_codes[c] == g.type_codes[ans] and not g.generic[c] and not ex_hit(g, w, c)
+    """Same type as the answer; not in the stem, not an option, no is_a relative or synonym of one; not
+    generic, not sex-specific."""
+    return (g.type_codes[c] == g.type_codes[ans] and not g.generic[c] and not g.sexed[c]
+            and not ex_hit(g, w, c))
+
+
+@njit(**KERNEL)
+def _word_clash(g, w, c, ans, npick, obs, n_obs):
+    """c shares a content word with the answer, an option picked so far or an observed finding (an option
+    named after the stem, 'Absent eyebrows and eyelashes with mental retardation' beside absent eyebrows,
+    is a near competitor by its name; ``verify`` rejects all three)."""
+    if shares_word(g, c, ans):
+        return True
+    for i in range(n_obs):
+        if shares_word(g, c, obs[i]):
+            return True
+    for i in range(npick):  # noqa: SIM110 - numba compiles no generator expressions
+        if shares_word(g, c, w.pick[i]):
+            return True
+    return False
+
+
+@njit(**KERNEL)
+def _via_clash(g, w, via, npick):
+    """A path option reached through the disease (or a namesake: 'Perrault syndrome 3' / '... 5') of an
+    option picked before: two genes of one disease read as one answer, and one negative removes both."""
+    for i in range(npick):  # noqa: SIM110 - numba compiles no generator expressions
+        if w.pvia[i] == via or shares_word(g, w.pvia[i], via):
+            return True
+    return False
 
 
 @njit(**KERNEL)
@@ -257,7 +286,8 @@ def _reached_related(g, w, c, astamp):
 def sources_out(g, t, w, c, a, obs, n_obs):
     """Every anchor reaching c along the path (walked backwards) ruled out (``evidence.rule_out``, which
     may state a pertinent negative): the weakest kind, or 0 (negatives stated meanwhile withdrawn) when
-    one cannot be, the key reaches c, or more than MAX_SOURCES anchors do."""
+    one cannot be, the key reaches c, an anchor named like the key does ('Corneal dystrophy, Fuchs
+    endothelial, 3' for a Fuchs patient: one disease family), or more than MAX_SOURCES anchors do."""
     w.front[0] = c
     n, _ = walk(g, t, w, 1, w.vis, True, True, True, 0, len(t.chain))
     if n < 0:
@@ -272,7 +302,7 @@ def sources_out(g, t, w, c, a, obs, n_obs):
         d = w.front[i]
         if g.type_codes[d] != t.anchor_type:
             continue
-        r = 0 if d == a else rule_out(g, t.fh, w, d, a, obs, w.obs_eid, n_obs)
+        r = 0 if d == a or shares_word(g, d, a) else rule_out(g, t.fh, w, d, a, obs, w.obs_eid, n_obs)
         if r == 0:
             w.nneg[0] = nneg
             return 0
@@ -281,8 +311,11 @@ def sources_out(g, t, w, c, a, obs, n_obs):
 
 
 @njit(**KERNEL)
-def finding_out(g, t, w, c, a, n_cons):
-    """An additional-finding candidate c: the key and every other consistent anchor known to lack it."""
+def finding_out(g, t, w, c, a, n_cons, obs, n_obs):
+    """An additional-finding candidate c outside the stem's organ systems (``evidence.foreign``): the key
+    and every other consistent anchor known to lack it."""
+    if not foreign(g, c, obs, n_obs):
+        return 0
     k = finding_absent(g, t.fh, a, c)
     for i in range(n_cons):
         if k == 0:
@@ -300,7 +333,7 @@ def pick_siblings(g, t, w, a, obs, n_obs, nsib, order):
     for oi in range(nsib):
         si = order[oi]
         c = w.sib[si]
-        if not _distinct(g, w, c, a):
+        if not _distinct(g, w, c, a) or _word_clash(g, w, c, a, npick, obs, n_obs):
             continue
         lack = first_missing(g, t.fh, c, obs, n_obs)
         if lack < 0:
@@ -349,15 +382,17 @@ def pick_along_path(g, t, w, a, ans, obs, n_obs, nsib, order, astamp, n_cons_anc
             if w.vis2[c] == astamp or (t.mode == 1 and _reached_related(g, w, c, astamp)):
                 n_cons += 1
                 continue
-            if not _distinct(g, w, c, ans):
+            if not _distinct(g, w, c, ans) or _word_clash(g, w, c, ans, npick, obs, n_obs):
                 continue
             if src < 0:
                 npick = _take(g, w, npick, c, via, True, lack, -1, np.nan, ASSERTED)
             else:
                 if t.mode == 1:
+                    if _via_clash(g, w, via, npick):
+                        continue
                     kind = sources_out(g, t, w, c, a, obs, n_obs)
                 elif t.mode == 2:
-                    kind = finding_out(g, t, w, c, a, n_cons_anchors)
+                    kind = finding_out(g, t, w, c, a, n_cons_anchors, obs, n_obs)
                 else:
                     kind = 0
                 if kind == 0:

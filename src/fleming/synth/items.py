@@ -15,9 +15,10 @@ holds the grounding:
 - ``negatives``: the pertinent negatives the stem states (id, name), and ``discriminators``: per
   distractor letter, the kind of open-world evidence that rules it out (``evidence.KINDS``).
 
-An item whose answer's name restates two or more stem findings ('Hypokalemic periodic paralysis' for
-hypokalemia and periodic paralysis) is dropped with its reason; the stated age is raised to what the
-findings need (``findings.min_age``).
+An item whose answer's name restates a stem finding, even run together ('... metatarsusadductus ...'
+for metatarsus adductus; the kernel keeps content words apart), or two of them ('Hypokalemic periodic
+paralysis' for hypokalemia and periodic paralysis) is dropped with its reason; the stated age is raised
+to what the findings need (``findings.min_age``).
 
 Python renders the words (question, patient) and checks the record fields as ``fleming.records.MCQ``
 would (options and answer in bulk, the question per item; ``MCQ.model_validate`` raises, naming the
@@ -257,8 +258,10 @@ class ItemBuilder:
         names, pheno = lk.name, lk.is_phenotype
         obs_names = [names[x] for x in obs]
         named = sum(lk.name_mentions(ans, x) for x in obs)
-        if named >= 2:
-            return "render: the answer's name restates two or more stem findings"
+        squeezed = lk.words[ans][0].replace(" ", "")
+        flat = (lk.words[x][0].replace(" ", "") for x in obs)
+        if named or any(len(f) >= 8 and f in squeezed for f in flat):
+            return "render: the answer's name restates a stem finding"
         if qt.masked:
             a_attrs = lk.attrs[a]
             age = max([min_age(lk.words[x][0]) for x in obs] or [0.0])

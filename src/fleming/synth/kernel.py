@@ -33,7 +33,7 @@ from fleming.synth.distractors import (
     pick_siblings,
     score_siblings,
 )
-from fleming.synth.evidence import MAX_NEG, rule_out
+from fleming.synth.evidence import HALLMARK, MAX_NEG, SPECIFIC, rule_out
 from fleming.synth.masking import choose_observed
 from fleming.synth.prims import (
     KERNEL,
@@ -64,6 +64,10 @@ REASONS = (
     "stem consistent with more than max_consistent anchors",
     "check failed: an option is not ruled out by open-world evidence",
     "answer disease not ruled out as the patient's own",
+    "stem not specific (two findings held by at most evidence.SPECIFIC anchors, one typical of the key)",
+    "answer restates a stem finding (shares a content word with it)",
+    "gene question on a disease linked to more than max_genes genes",
+    "diagnosis named after its own hallmark (asked with it: a cue; without it: unrecognisable)",
 )
 MAX_OBS, MAX_HOPS = 8, 3
 
@@ -105,7 +109,9 @@ def make_out(n: int, n_options: int) -> Out:
 @njit(**KERNEL)
 def _walk(g, t, w, a):
     """A random path from a along the chain into w.path; the last hop takes the first target, from a
-    random rotation, of the answer type outside the stem. Returns the answer or -1."""
+    random rotation, of the answer type outside the stem, not sex-specific, and for an additional
+    finding a hallmark of the disease (frequency >= HALLMARK: 'also expected' must be typical). Returns
+    the answer or -1."""
     x = a
     last = len(t.chain) - 1
     for lev in range(last + 1):
@@ -119,7 +125,8 @@ def _walk(g, t, w, a):
                 jj = lo + (j - lo + q) % (hi - lo)
                 y = g.hidx[jj]
                 if ((t.answer_type < 0 or g.type_codes[y] == t.answer_type) and not g.generic[y]
-                        and not ex_hit(g, w, y)):
+                        and not g.sexed[y] and not ex_hit(g, w, y)
+                        and (t.mode != 2 or g.freq[g.heid[jj]] >= HALLMARK)):
                     break
             else:
                 return -1
@@ -131,6 +138,43 @@ def _walk(g, t, w, a):
 
 
 @njit(**KERNEL)
+def _specific(g, t, obs, eid, n_obs):
+    """Two observed findings are held by at most SPECIFIC anchors each, one of them typical of the
+    anchor (frequency unknown or >= HALLMARK): the key can be recognised, not only reached by
+    elimination, and the stem is no list of findings shared by hundreds of disorders."""
+    n_spec, typical = 0, False
+    for j in range(n_obs):
+        if g.rdeg[obs[j]] <= SPECIFIC:
+            n_spec += 1
+            typical = typical or not g.freq[eid[j]] < HALLMARK
+    return n_spec >= 2 and typical
+
+
+@njit(**KERNEL)
+def _named_after_hallmark(g, t, a):
+    """A shares a content word with one of its own hallmarks ('Retinitis pigmentosa, deafness, ... and
+    hypogonadism'; 'Sideroblastic anemia'): a stem showing the hallmark cues the key, one hiding it
+    describes a disease no clinician would recognise."""
+    for j in range(hop_lo(g, t.fh, a), hop_hi(g, t.fh, a)):  # noqa: SIM110 - no generators in numba
+        if g.freq[g.heid[j]] >= HALLMARK and shares_word(g, g.hidx[j], a):
+            return True
+    return False
+
+
+@njit(**KERNEL)
+def _heterogeneous(g, t, a, ans):
+    """A gene question (first hop disease -> gene) whose patient's disease, or whose allelic answer, is
+    linked to more than t.max_genes genes: genetic heterogeneity the KG lists only in part (other genes of
+    that disease would be right too), or an over-broad mapping ('type 1' linked to the genes of types 1-3)."""
+    if t.mode != 1:
+        return False
+    if g.type_codes[a] == g.type_codes[ans] and \
+            hop_hi(g, t.chain[0], ans) - hop_lo(g, t.chain[0], ans) > t.max_genes:   # allelic answer
+        return True
+    return hop_hi(g, t.chain[0], a) - hop_lo(g, t.chain[0], a) > t.max_genes
+
+
+@njit(**KERNEL)
 def attempt(g, t, w, o, i):
     """One attempt with the seed already in w.st; 0 and row i of ``o`` filled, or a REASONS code (1-based)."""
     a = t.anchors[sample_cum(t.cum, rand01(w.st) * t.cum[-1])]
@@ -138,9 +182,14 @@ def attempt(g, t, w, o, i):
     w.nneg[0] = 0
     if t.masked:
         k = t.kmin + randint(w.st, t.kmax - t.kmin + 1)
-        n_obs = choose_observed(g, t.fh, a, k, t.default_freq, w.st, w.wbuf, w.obs, w.obs_eid)
+        n_obs = choose_observed(g, t.fh, a, k, t.default_freq, t.min_obs_freq, w.st, w.wbuf, w.obs,
+                                w.obs_eid)
         if n_obs < k:
             return 1
+        if not _specific(g, t, w.obs, w.obs_eid, n_obs):
+            return 11
+        if t.mode == 0 and _named_after_hallmark(g, t, a):
+            return 14
     w.path[:] = -1
     w.path_eid[:] = -1
     w.path[0] = a
@@ -156,6 +205,11 @@ def attempt(g, t, w, o, i):
                 break
         if ans < 0:
             return 2
+        for j in range(n_obs):
+            if shares_word(g, ans, w.obs[j]):
+                return 12
+        if _heterogeneous(g, t, a, ans):
+            return 13
         ex_add(g, w, ans)
     ncs, cstamp = 1, 0                          # the consistent anchors: the named one, or computed
     w.cons[0] = a

@@ -172,12 +172,17 @@ def same_disease_keys(kg, kptr: np.ndarray, kidx: np.ndarray) -> tuple[np.ndarra
 
 def word_keys(n_nodes: int, names) -> tuple[np.ndarray, np.ndarray]:
     """(wptr, widx): per node, sorted hashes of the content words of its name (4+ letters, plural 's'
-    stripped, none of GENERIC_WORDS); an allelic disorder sharing one with the patient's disease
+    stripped, none of GENERIC_WORDS; a gene symbol's family); an allelic disorder sharing one with the
+    patient's disease
     ('Glucocorticoid deficiency 4' / 'Familial glucocorticoid deficiency') may be that disease."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    words = pc.utf8_split_whitespace(normalize(names.cast(pa.string())))
+    # a gene symbol also carries its family ('NDUFB10', 'NDUFA1' -> fam_nduf; 'RPL15' -> fam_rpl): two
+    # genes of one family are never options together (four complex I subunits read as one answer)
+    fam = pc.replace_substring_regex(names.cast(pa.string()), r"^([A-Z]{2,4})([A-Z]*[0-9][A-Z0-9]*)$",
+                                     r"\1\2 fam_\1")
+    words = pc.utf8_split_whitespace(normalize(fam))
     parent = pc.list_parent_indices(words).to_numpy().astype(np.int64)
     flat = pc.replace_substring_regex(pc.list_flatten(words), r"^([a-z]{3,}[^s])s$", r"\1")
     keep = pc.and_(pc.greater_equal(pc.utf8_length(flat), 4),

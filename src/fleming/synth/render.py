@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from fleming.errors import ConfigError
+from fleming.synth.findings import FEMALE as _FEMALE
+from fleming.synth.findings import MALE as _MALE
 
 PACK_DIR = Path(__file__).parent / "packs"
 # HPO onset term -> (onset class, onset age range in years). The patient presents at the onset age
@@ -43,12 +45,6 @@ ONSET_AGES: dict[str, tuple[str, float, float]] = {
 PRESENT_AFTER = {"prenatal": 3.0, "birth": 3.0, "neonatal": 3.0, "infancy": 4.0, "childhood": 6.0,
                  "adolescence": 6.0, "young_adulthood": 8.0, "adulthood": 10.0, "middle_age": 10.0,
                  "late_adulthood": 8.0}
-# Sex-specific findings or anchor names (English KG names): the patient's sex follows them.
-_MALE = re.compile(r"\b(male|males|men|man|boys?|testis|testes|testicular|scrot\w*|sperm\w*|"
-                   r"azoosperm\w*|oligozoosperm\w*|penis|penile|prostat\w*|cryptorchid\w*|micropenis|"
-                   r"gynecomastia)\b", re.I)
-_FEMALE = re.compile(r"\b(female|females|women|woman|girls?|ovar\w*|uter\w*|menstru\w*|menarche|amenorrh\w*|"
-                     r"vagin\w*|vulv\w*|pregnan\w*|cervix|cervical insufficiency|mammary|lactation)\b", re.I)
 MALE_INHERITANCE = ("X-linked recessive inheritance", "Y-linked inheritance")
 _REQUIRED = ("language", "list", "patient", "sex", "onset", "stems", "tests_sentence", "tests_only",
              "negatives", "questions")

@@ -25,15 +25,17 @@ from fleming.synth.templates import QuestionType, SynthConfig
 
 GraphArrays = namedtuple("GraphArrays", "type_codes group freq aptr aidx dptr didx kptr kidx "
                                         "hptr hidx heid hoff rptr ridx roff closed cslot cptr cidx "
-                                        "nptr nidx rich generic minage system wptr widx")
+                                        "nptr nidx rich generic minage system wptr widx sexed rdeg")
 TypeArrays = namedtuple("TypeArrays", "anchors cum fh chain neg masked kmin kmax m n_distr min_distr "
                                       "max_attempts max_sibs max_consistent max_visit anchor_type "
-                                      "answer_type default_freq rev_pure mode")
+                                      "answer_type default_freq rev_pure mode min_obs_freq max_genes")
 # How a type's distractors are ruled out (``fleming.synth.evidence``): a diagnosis's sibling diseases;
 # a masked path's options (genes, diseases: catalogue answers) through every anchor reaching them; an
 # additional finding through the key's own profile; a named anchor's curated negatives only.
 MODE_DIAGNOSIS, MODE_PATH, MODE_FINDING, MODE_CURATED = 0, 1, 2, 3
 CATALOGUE_ANSWERS = ("gene", "disease")     # a disease entry lists its genes: absence there is evidence
+LETHAL_ANCHOR = (r"\b(stillbirth|neonatal death|perinatal death|death in infancy|death in early infancy|"
+                 r"fetal death|lethal|anencephaly|acrania|exencephaly|iniencephaly)\b")
 SAMPLE_MARK = "#sample"                      # edge ``field`` suffix of sampled edges (importers.hetionet)
 
 
@@ -288,6 +290,10 @@ class SynthIndex:
                           self._hop(qt.negatives) if qt.negatives else -1) for qt in wanted}
         self.degree = kg.degree()
         aptr, aidx, dptr, didx = isa_closure(kg)
+        generic, minage, sexed = finding_masks(kg.names, kg.type_codes, np.diff(aptr), np.diff(dptr),
+                                               [TYPE_CODE[t] for t in FINDING_TYPES], TYPE_CODE["drug_class"])
+        self._no_anchor = generic | self._lethal()   # no traits ('..., susceptibility to'), no disease
+        #                                              fatal around birth (no patient brought for evaluation)
         kptr, kidx = name_keys(kg.n_nodes, kg.names, node_column(kg, "synonyms"))
         kptr, kidx = same_disease_keys(kg, kptr, kidx)
         self.plans: dict[str, TypePlan] = {}
@@ -300,20 +306,56 @@ class SynthIndex:
         self.max_feature_degree = max([int(np.diff(p[0]).max(initial=0)) for p in self._fwd] or [0])
         fhs = sorted({p.arrays.fh for p in self.plans.values()})
         cslot, cptr, cidx = closed_feature_sets(self._fwd, fhs, kg.n_nodes, aptr, aidx)
-        rich = self._rich(fhs)
+        rich, rdeg = self._rich(fhs), self._anchor_degree(fhs)
         hptr, hidx, heid, hoff = _stack(self._fwd, kg.n_nodes, kg.n_edges)
         rptr, ridx, _, roff = _stack(self._rev, kg.n_nodes, kg.n_edges)
         del self._fwd, self._rev                  # stacked copies from here on
         closed = np.array([hop_is_closed(k[0]) for k in self._hop_ids] or [False], dtype=np.bool_)
         group = np.where(np.isin(kg.type_codes, [TYPE_CODE[t] for t in FINDING_TYPES]), -1, kg.type_codes)
         lacks = kg.csr("lacks_finding")
-        generic, minage = finding_masks(kg.names, kg.type_codes, np.diff(aptr), np.diff(dptr),
-                                        [TYPE_CODE[t] for t in FINDING_TYPES], TYPE_CODE["drug_class"])
         self.graph = GraphArrays(kg.type_codes, group.astype(np.int8), kg.frequency, aptr, aidx, dptr, didx,
                                  kptr, kidx, hptr, hidx, heid, hoff, rptr, ridx, roff, closed,
                                  cslot, cptr, cidx, lacks.indptr.astype(np.int64), lacks.indices,
                                  rich, generic, minage, self._systems(aptr, dptr),
-                                 *word_keys(kg.n_nodes, kg.names))
+                                 *word_keys(kg.n_nodes, self._word_text()), sexed, rdeg)
+
+    def _word_text(self):
+        """Names, and for findings their synonyms too ('Athyreosis' / 'Thyroid agenesis'): a key named with
+        a stem finding's synonym restates it (``names.word_keys``, ``prims.shares_word``)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        kg = self.kg
+        names = kg.names.cast(pa.string())
+        syn = pc.fill_null(pc.binary_join(node_column(kg, "synonyms"), " "), "")
+        finding = pa.array(np.isin(kg.type_codes, [TYPE_CODE[t] for t in FINDING_TYPES]))
+        return pc.if_else(finding, pc.binary_join_element_wise(names, syn, " "), names)
+
+    def _lethal(self) -> np.ndarray:
+        """Nodes with a finding that ends life before or around birth ('Stillbirth', 'Neonatal death',
+        'Death in infancy', anencephaly): a stem about a patient brought for evaluation cannot be them."""
+        import pyarrow.compute as pc
+
+        from fleming.synth.names import normalize
+
+        kg = self.kg
+        hit = pc.match_substring_regex(normalize(kg.names.cast("string")), LETHAL_ANCHOR).to_numpy(
+            zero_copy_only=False)
+        lethal = np.asarray(hit, dtype=bool) & np.isin(kg.type_codes, [TYPE_CODE[t] for t in FINDING_TYPES])
+        out = np.zeros(kg.n_nodes, dtype=bool)
+        for rel in ("has_symptom", "has_finding"):
+            c = kg.csr(rel)
+            rows = np.repeat(np.arange(len(c.indptr) - 1), np.diff(c.indptr))
+            out[rows[lethal[c.indices]]] = True
+        return out
+
+    def _anchor_degree(self, fhs: list[int]) -> np.ndarray:
+        """Per finding: how many anchors hold it directly over the feature hops (``kernel``: a stem needs
+        one finding held by at most SPECIFIC of them)."""
+        deg = np.zeros(self.kg.n_nodes, dtype=np.int64)
+        for h in fhs:
+            deg += np.bincount(self._fwd[h][1], minlength=self.kg.n_nodes)
+        return deg
 
     def _rich(self, fhs: list[int]) -> np.ndarray:
         """Rich profiles (``evidence``): >= RICH_MIN findings over a feature hop, >= RICH_FREQ_SHARE of
@@ -343,7 +385,12 @@ class SynthIndex:
         if qt.masked and qt.answer in CATALOGUE_ANSWERS:
             return MODE_PATH
         if not qt.masked and qt.negatives:
-            return MODE_CURATED
+            if self.cfg.label_types:
+                return MODE_CURATED
+            self.unsupported[qt.name] = (
+                "keyed from drug labels (PharmacotherapyDB / Hetionet indications), which a blind audit "
+                "found to differ from practice in 5 of 7 items; off unless label_types is set")
+            return None
         self.unsupported[qt.name] = (
             f"no loaded source states what is NOT reached along {' -> '.join('|'.join(h) for h in qt.chain)}"
             " (no asserted negatives): its distractors could only be ruled out by a missing edge, which an "
@@ -392,7 +439,7 @@ class SynthIndex:
 
     def _plan(self, qt: QuestionType, fh: int, chain: list[int], neg: int) -> TypePlan | None:
         kg, cfg = self.kg, self.cfg
-        ok = kg.type_codes == TYPE_CODE[qt.anchor]
+        ok = (kg.type_codes == TYPE_CODE[qt.anchor]) & ~self._no_anchor
         fdeg = np.diff(self._fwd[fh][0])
         if qt.masked:
             ok &= fdeg >= qt.observe[0]
@@ -420,7 +467,8 @@ class SynthIndex:
                             cfg.n_options - 1, cfg.min_options - 1, cfg.max_attempts, cfg.max_siblings,
                             cfg.max_consistent, cfg.max_visit, TYPE_CODE[qt.anchor],
                             TYPE_CODE.get(qt.answer or "", -1),
-                            cfg.default_frequency, int(pure), self._mode(qt))
+                            cfg.default_frequency, int(pure), self._mode(qt),
+                            cfg.min_observed_frequency, cfg.max_genes)
         return TypePlan(qt, arrays, deg, pct, dec)
 
     def uniform_deciles(self, name: str) -> dict[int, float]:

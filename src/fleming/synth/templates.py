@@ -61,11 +61,13 @@ def _qt(name: str, anchor: str, chain: str = "", weight: float = 1.0, subject: s
 
 _DRUG_FEATURES = ("treats", "in_class", "targets")
 DEFAULT_TYPES: tuple[QuestionType, ...] = (
-    _qt("diagnosis", "disease", weight=4.0, subject="diagnosis"),
-    _qt("additional_finding", "disease", "has_symptom|has_finding", 1.5, "diagnosis"),
-    _qt("diagnosis_gene", "disease", "associated_with", 1.5, "genetics", answer="gene"),
+    # min_shared=1: a disease having two stem findings is ruled out only by an asserted negative
+    # (``evidence``), so distractors (and the diseases path options come through) mostly share one
+    _qt("diagnosis", "disease", weight=4.0, subject="diagnosis", min_shared=1),
+    _qt("additional_finding", "disease", "has_symptom|has_finding", 1.5, "diagnosis", min_shared=1),
+    _qt("diagnosis_gene", "disease", "associated_with", 1.5, "genetics", answer="gene", min_shared=1),
     _qt("allelic_disorder", "disease", "associated_with gene_associated_with", 1.0, "genetics",
-        answer="disease"),
+        answer="disease", min_shared=1),
     _qt("diagnostic_test", "disease", "diagnosed_by", 1.0, "diagnosis"),
     _qt("treatment", "disease", "treated_by", 1.5, "pharmacology", answer="drug"),
     _qt("treatment_avoid", "disease", "contraindicates", 1.0, "pharmacology", answer="drug"),
@@ -113,12 +115,23 @@ class SynthConfig:
     question_types: tuple[QuestionType, ...] = DEFAULT_TYPES
     n_options: int = _f(5, "answer + up to n_options - 1 distractors", ge=2, le=21)
     min_options: int = _f(4, "fewer valid distractors: the attempt is dropped", ge=2, le=21)
-    alpha: float = _f(1.5, "anchor weight ∝ (degree + 1) ** -alpha (1.5: the tail's items need open-world "
-                      "evidence, which small profiles give less; 1.25 left the rarest-30% ratio at 1.29)",
+    alpha: float = _f(2.0, "anchor weight ∝ (degree + 1) ** -alpha (2.0: the tail's items need open-world "
+                      "evidence and specific hallmarks, which small profiles give less; 1.5 left the "
+                      "rarest-30% ratio at 1.19 under issue 10's rules, 2.0 gives 1.45)",
                       ge=0)
     rare_boost: float = _f(2.0, "... times this for rare-flagged anchors (Orphanet, DO, HPO)", gt=0)
     default_frequency: float = _f(0.5, "finding frequency where the source gives none", gt=0, le=1)
     max_attempts: int = _f(20, "attempts per item slot before the slot is given up", ge=1)
+    min_observed_frequency: float = _f(
+        0.3, "a finding known to occur in fewer of the anchor's patients (HPO 'Occasional', 'Very rare') is "
+        "never in the stem: a presentation shows what is typical (unknown frequencies are allowed)",
+        ge=0, le=1)
+    max_genes: int = _f(2, "gene questions: a disease linked to more genes (genetic heterogeneity, or an "
+                        "over-broad mapping) is neither the patient's disease nor an allelic answer", ge=1)
+    label_types: bool = _f(False, "drug-label types (disease_drug, drug_indication) keyed from "
+                           "PharmacotherapyDB / Hetionet indications; off by default: a blind audit found "
+                           "the label differs from practice in 5 of 7 such items (memantine "
+                           "'disease-modifying', oncology drugs' real uses listed as non-indications)")
     max_siblings: int = _f(32, "siblings sampled and ranked per attempt", ge=1)
     max_consistent: int = _f(24, "path types: more anchors fit the stem -> too vague, dropped", ge=1)
     max_visit: int = _f(20000, "nodes a consistency walk may visit (else unverifiable)", ge=1)

@@ -14,7 +14,9 @@ as a drop reason:
   feature by feature;
 - the answer must be consistent, every distractor inconsistent, and no two options (nor an option
   and an entity of the stem, pertinent negatives included) may be equal, is_a-related or share a name
-  key (sets rebuilt here);
+  key (sets rebuilt here); no two options, nor an option and an observed finding, may share a content
+  word of their names (one disease twice, near-duplicate findings: 'Low-set ears' / 'Posteriorly rotated
+  ears', an option named after the stem);
 - open world (``evidence``): the key has nothing related to a stated negative; every distractor has
   evidence that survives an incomplete KG, recomputed from the final stem: a diagnosis option itself,
   every anchor reaching a path option (at most MAX_SOURCES), the key and consistent anchors lacking an
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from fleming.synth.evidence import MAX_SOURCES, evidence, finding_absent, touches
+from fleming.synth.evidence import MAX_SOURCES, evidence, finding_absent, foreign, touches
 from fleming.synth.prims import (
     KERNEL,
     contains,
@@ -40,6 +42,7 @@ from fleming.synth.prims import (
     hop_lo,
     rhop_hi,
     rhop_lo,
+    shares_word,
     walk,
 )
 
@@ -126,7 +129,7 @@ def _ruled_out(g, t, w, a, obs, n_obs, x):
     if t.mode == 3:
         return t.neg >= 0 and contains(g.hidx, hop_lo(g, t.neg, a), hop_hi(g, t.neg, a), x)
     if t.mode == 2:
-        return finding_absent(g, t.fh, a, x) > 0
+        return foreign(g, x, obs, n_obs) and finding_absent(g, t.fh, a, x) > 0
     w.front[0] = x                                  # mode 1: every anchor reaching x
     n, _ = walk(g, t, w, 1, w.vis, True, True, True, 0, len(t.chain))
     if n < 0:
@@ -137,7 +140,8 @@ def _ruled_out(g, t, w, a, obs, n_obs, x):
         if g.type_codes[d] != t.anchor_type:
             continue
         m += 1
-        if d == a or m > MAX_SOURCES or evidence(g, t.fh, d, obs, w.obs_eid, n_obs, negs, nn) == 0:
+        if d == a or m > MAX_SOURCES or shares_word(g, d, a) or \
+                evidence(g, t.fh, d, obs, w.obs_eid, n_obs, negs, nn) == 0:
             return False
     return True
 
@@ -158,6 +162,12 @@ def verify_item(g, t, w, a, obs, n_obs, cstamp, cons, n_cons, opts, n_opt, ans_p
     for i in range(n_opt):
         if ex_hit(g, w, opts[i]) or not ex_add(g, w, opts[i]):
             return NOT_DISTINCT
+        for j in range(i):                      # 'Krabbe disease' beside 'Krabbe disease, atypical'
+            if shares_word(g, opts[i], opts[j]):
+                return NOT_DISTINCT
+        for j in range(n_obs):                  # an option named after a stem finding
+            if shares_word(g, opts[i], obs[j]):
+                return NOT_DISTINCT
     if len(t.chain) == 0:
         for i in range(n_opt):
             ok = anchor_consistent(g, t, opts[i], a, obs, n_obs)
