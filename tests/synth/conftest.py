@@ -34,6 +34,9 @@ class ParquetCheck:
     its organ system: an ancestor directly below its ontology's root that has children). For a
     gene or allelic-disease option, every anchor reaching it must be ruled out (at most 8); for an
     additional finding, the key and every consistent anchor must lack it (asserted or rich absence).
+    ``closed_world`` holds only when the KG's meta.json says the KG is a closed-world slice, and then
+    when d has nothing that is an observed finding (or the additional finding), its ancestor or its
+    descendant.
     """
 
     def __init__(self, kg_dir: Path):
@@ -54,6 +57,8 @@ class ParquetCheck:
         self._anc: dict[int, set[int]] = {}
         self._desc: dict[int, set[int]] = {}
         self._holders: dict = {}
+        meta = kg_dir / "meta.json"
+        self.closed = meta.is_file() and bool(json.loads(meta.read_text()).get("closed_world"))
 
     def _closure(self, x: int, adj: dict[int, set[int]], memo: dict[int, set[int]]) -> set[int]:
         if x not in memo:
@@ -170,6 +175,8 @@ class ParquetCheck:
             found.add("pertinent_negative")
         if self.rich(d) and any(self.freq.get((key, o), 0.0) >= 0.8 and self.far(d, o) for o in observed):
             found.add("rich_absence")
+        if self.closed and any(not self.touches(d, o) for o in observed):
+            found.add("closed_world")
         return found
 
     def absent(self, d: int, f: int) -> set[str]:
@@ -178,6 +185,8 @@ class ParquetCheck:
         found = {"asserted_negative"} if lacks & ({f} | self.ancestors(f)) else set()
         if self.rich(d) and self.far(d, f):
             found.add("rich_absence")
+        if self.closed and not self.touches(d, f):
+            found.add("closed_world")
         return found
 
     def sources(self, x: int, chain: list[str], anchor_type: str) -> set[int]:
