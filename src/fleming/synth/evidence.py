@@ -28,7 +28,8 @@ Closed world (``closed_world``): a KG slice that says so in its meta.json (``fle
 writes ``closed_world``) holds every fact of its world, so a pair it lacks is false there: ``d`` is ruled
 out when nothing in its profile is an observed finding or is_a-related to it (``touches``), and a finding
 is absent from ``d`` the same way. This departs from the open-world rule above on purpose and only for
-such a slice (``GraphArrays.cworld``); an open KG never records this kind.
+such a slice (``GraphArrays.cworld``, from ``fleming.kg.store.closed_world``); an open KG never records
+this kind.
 
 Findings too general to discriminate ('Abnormality of the eye', HPO's organ-system groupings,
 'Body weight') are marked ``generic`` in the index and never serve as findings, negatives or options.
@@ -59,15 +60,6 @@ PHENOTYPE = TYPE_CODE["phenotype"]
 MAX_SOURCES = 8         # path types: anchors reaching a distractor that must all be ruled out
 KINDS = ("none", "asserted_negative", "pertinent_negative", "rich_absence", "closed_world")
 ASSERTED, PERTINENT, RICH, CLOSED = 1, 2, 3, 4
-
-
-def closed_world(kg_dir) -> bool:
-    """The KG folder is a closed-world slice: its meta.json carries ``closed_world``."""
-    import json
-    from pathlib import Path
-
-    meta = Path(kg_dir) / "meta.json" if kg_dir is not None else None
-    return bool(meta and meta.is_file() and json.loads(meta.read_text()).get("closed_world"))
 
 
 @njit(**KERNEL)

@@ -17,8 +17,8 @@ import numpy as np
 from numba import njit
 
 from fleming.kg.schema import BY_NAME, FINDING_TYPES, INVERSE, TYPE_CODE
-from fleming.kg.store import KG
-from fleming.synth.evidence import RICH_FREQ_SHARE, RICH_MIN, closed_world
+from fleming.kg.store import KG, closed_world
+from fleming.synth.evidence import RICH_FREQ_SHARE, RICH_MIN
 from fleming.synth.findings import finding_masks
 from fleming.synth.names import name_keys, same_disease_keys, word_keys
 from fleming.synth.templates import QuestionType, SynthConfig
