@@ -119,3 +119,13 @@ def test_the_options_order_for_a_gene_question():
     assert lines[-5:] == ["Alpha syndrome is not caused by GENE2.", "Alpha syndrome is caused by GENE1.",
                           "Alpha syndrome is not caused by GENE3.", "Alpha syndrome is not caused by GENE4.",
                           "So the answer is GENE1."]
+
+
+def test_the_letters_order_leads_each_option_line_with_its_letter(toy_kg):
+    chain = grounded_chain(diagnosis_item(), order="letters").splitlines()
+    assert chain[4:] == ["A. Beta syndrome lacks Cough.", "B. Alpha syndrome has Seizure.",
+                         "C. Gamma disease lacks Seizure.", "D. Delta disease lacks Seizure.",
+                         "So the answer is B."]
+    claims = ClaimChecker(KG.load(toy_kg), rich_findings=3).claims("\n".join(chain))
+    assert [c.subject for c in claims[3:]] == ["Beta syndrome", "Alpha syndrome", "Gamma disease",
+                                               "Delta disease"]                 # the letter is no name

@@ -8,13 +8,17 @@ surface form of ``fleming.cot.claims`` (so the claim checker and pre-training re
 each distractor ruled out by its discriminative fact, then a conclusion. The text can also be handed to
 an LLM teacher as grounding (``teacher.grounding``).
 
-Two orders (``cot.teacher.order``): ``path`` (above) and ``options``: the same path to the key, then one
+Three orders (``cot.teacher.order``): ``path`` (above); ``options``: the same path to the key, then one
 claim per option in letter order relating it to the item, the option written exactly as the option
 text: a disease option and the finding it lacks (diagnosis), the key and a finding option, the key and a
 gene option, a disease option and the key's gene (allelic disorder). A negative there ("Stickler
 syndrome type 2 is not caused by MAF.") is true in a closed-world slice (synthesis ruled the option out by
 absence); on an open KG the claim checker reads it as uncheckable. Beyond the paper: a research order for
 small models, which copy from the context more easily than they recall (docs/ablation.md).
+``letters``: as ``options``, each option line led by its letter as the prompt writes it ("B. Alpha
+syndrome has Seizure."; the claim checker reads the sentence after "B."), and the conclusion names the
+letter ("So the answer is B."): a tiny model that reached the right option text still picked the letter
+at chance, so the letter is put where the verdict is.
 
 Items without a stored path (public QA) get no grounded chain (``None``).
 """
@@ -102,8 +106,11 @@ def grounded_chain(record: MCQ, names: Names | None = None, order: str = "path")
         if hop["relation"] == "associated_with":
             gene = dst
     answer, last = extra["answer"], f"So the answer is {record.answer_text}."
-    if order == "options":  # every option gets its line, even one the path already stated
-        return "\n".join([*dict.fromkeys(lines), *_option_lines(record, name, gene), last])
+    if order in ("options", "letters"):  # every option gets its line, even one the path already stated
+        opts = _option_lines(record, name, gene, order == "letters")
+        if order == "letters":
+            last = f"So the answer is {', '.join(record.answer)}."
+        return "\n".join([*dict.fromkeys(lines), *opts, last])
     for d in extra.get("distractors", []):
         lines += _rule_out(d, name, answer.get("type"), gene, len(path) > 1)
     lines.append(last)
@@ -136,8 +143,10 @@ def _rule_out(
     return [*([link] if link else []), sentence("has_phenotype", vname, lacks, negated=True)]
 
 
-def _option_lines(record: MCQ, name: Callable[[str | None], str | None], gene: str | None) -> list[str]:
-    """One claim per option, in letter order, relating the option text to the key (module docstring)."""
+def _option_lines(record: MCQ, name: Callable[[str | None], str | None], gene: str | None,
+                  letters: bool = False) -> list[str]:
+    """One claim per option, in letter order, relating the option text to the key (module docstring);
+    ``letters``: each line starts with its option's letter as the prompt writes it ("B. ")."""
     extra = record.metadata.extra
     key = name(extra["anchor"]["id"])
     gold = set(record.answer)
@@ -146,7 +155,7 @@ def _option_lines(record: MCQ, name: Callable[[str | None], str | None], gene: s
     atype, hops = extra["answer"].get("type"), len(extra.get("path") or [])
     lines = []
     for letter, text in record.options.items():
-        right = letter in gold
+        right, at = letter in gold, len(lines)
         if atype == "disease" and hops > 1 and gene:             # allelic disorder
             lines.append(sentence("caused_by", text, gene, negated=not right))
         elif atype == "disease":                                  # diagnosis: the option itself
@@ -157,6 +166,8 @@ def _option_lines(record: MCQ, name: Callable[[str | None], str | None], gene: s
             lines.append(sentence("caused_by", key, text, negated=not right))
         elif key:                                                 # a finding option
             lines.append(sentence("has_phenotype", key, text, negated=not right))
+        if letters and len(lines) > at:
+            lines[-1] = f"{letter}. {lines[-1]}"
     return lines
 
 
