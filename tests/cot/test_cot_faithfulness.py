@@ -31,3 +31,15 @@ def test_a_chain_about_other_entities_copies_nothing(toy_kg):
     got = _claims([row(0, ["Gamma disease has Rash.", "Delta disease has Cough."])], toy_kg,
                   [diagnosis_item(0)])
     assert got["copied_pairs"] == 0.0 and got["verdicts_on_copied"] is None
+
+
+def test_faithfulness_reads_the_gold_chain_in_the_order_the_cot_stage_wrote(toy_kg):
+    item = diagnosis_item(0)
+    x = item.metadata.extra
+    x["path"] = [*x["path"], {"from": "OMIM:1", "relation": "associated_with", "to": "G:1"}]
+    x["answer"] = {"id": "G:1", "name": "GENE1", "type": "gene"}
+    item = item.model_copy(update={"options": {"A": "GENE2", "B": "GENE1", "C": "GENE3", "D": "GENE4"}})
+    said = [row(0, ["A. Alpha syndrome is not caused by GENE2."])]
+    # the letters chain checks the key against every gene option; the path chain never pairs them
+    assert _claims(said, toy_kg, [item], "letters")["verdicts_on_copied"] == 1.0
+    assert _claims(said, toy_kg, [item], "path")["copied_pairs"] == 0.0

@@ -50,9 +50,10 @@ def _format_rate(rows: list[dict[str, Any]]) -> float | None:
     return sum(check_format(t) for t in texts) / len(texts) if texts else None
 
 
-def _claims(rows: list[dict[str, Any]], kg: Path, records: list[MCQ]) -> dict[str, Any] | None:
+def _claims(rows: list[dict[str, Any]], kg: Path, records: list[MCQ], order: str = "path"
+            ) -> dict[str, Any] | None:
     """Claim precision of the model's greedy chains against the KG (``fleming.cot.claims``) and their
-    faithfulness to the gold chain (``fleming.cot.grounded``; module docstring)."""
+    faithfulness to the gold chain in the order the CoT stage wrote (``fleming.cot.grounded``)."""
     from collections import Counter
 
     from fleming.cot.claims import ClaimChecker
@@ -66,7 +67,7 @@ def _claims(rows: list[dict[str, Any]], kg: Path, records: list[MCQ]) -> dict[st
     verdicts: Counter = Counter()
     gold_pairs = copied = agreed = 0
     for r in rows:
-        gold_chain = grounded_chain(by_id[r["id"]], names) if r["id"] in by_id else None
+        gold_chain = grounded_chain(by_id[r["id"]], names, order) if r["id"] in by_id else None
         gold = _pairs(checker.claims(gold_chain or ""))
         for text in r["responses"]:
             checked = checker.check_text(text)
@@ -88,11 +89,12 @@ def _pairs(claims) -> dict[tuple[str, str, str], bool]:
     return {(c.relation, c.subject.casefold(), c.obj.casefold()): c.negated for c in claims}
 
 
-def evaluate_row(model: Path, records: list[MCQ], out: Path, ev, kg: Path) -> dict[str, Any]:
+def evaluate_row(model: Path, records: list[MCQ], out: Path, ev, kg: Path, order: str = "path"
+                 ) -> dict[str, Any]:
     greedy = _run(model, records, out / "greedy", ev, 1, 0.0)
     row: dict[str, Any] = {"greedy": _summary(greedy["results"]), "format_rate": _format_rate(greedy["rows"]),
                            "correct": {r["id"]: bool(r["correct"]) for r in greedy["rows"]}}
-    row["claims"] = _claims(greedy["rows"], kg, records)
+    row["claims"] = _claims(greedy["rows"], kg, records, order)
     if ev.samples > 1:
         sampled = _run(model, records, out / f"sampled_k{ev.samples}", ev, ev.samples, ev.temperature)
         res = sampled["results"]
@@ -127,7 +129,8 @@ def run_eval(cfg, root: Path, d: Path, kg: Path) -> dict[str, Any]:
     records = list(read_records(root / "split" / f"{cfg.eval.split}.jsonl"))
     rows: dict[str, Any] = {}
     for stage, label, ckpt in trained_rows(root):
-        rows[label] = {"stage": stage, **evaluate_row(ckpt, records, d / stage, cfg.eval, kg)}
+        order = (cfg.cot.get("teacher") or {}).get("order", "path")
+        rows[label] = {"stage": stage, **evaluate_row(ckpt, records, d / stage, cfg.eval, kg, order)}
     labels = list(rows)
     tests = {f"{a} -> {b}": paired(rows[a]["correct"], rows[b]["correct"])
              for a, b in zip(labels, labels[1:], strict=False)}
