@@ -104,3 +104,28 @@ def test_the_ablation_config_is_a_run_config_of_the_issue_size(tmp_path):
     assert cfg.kg.slice is not None and cfg.base["enabled"] and cfg.eval.split == "heldout"
     with pytest.raises(ConfigError, match=r"x.yaml: world.n_options: expected a value <= 10, got 12"):
         build(WorldConfig, {"n_options": 12}, "world", "x.yaml")
+
+
+def test_copy_lines_restate_each_lettered_option_in_a_true_claim(world_dir):
+    from fleming.cot.claims import ClaimChecker
+    from fleming.kg.store import KG
+    from fleming.train.facts import copy_line
+
+    w, rng = World.load(world_dir), random.Random(0)
+    checker = ClaimChecker(KG.load(world_dir))
+    for _ in range(20):
+        head, body = copy_line(w, rng).split("\n")
+        opts = [x.split(". ", 1)[1] for x in
+                head.replace(" B. ", "|B. ").replace(" C. ", "|C. ").replace(" D. ", "|D. ").split("|")]
+        assert len(opts) == 4 and body.startswith("A. ")
+        assert [v for _, v in checker.check_text(body)] == ["true"] * 4
+        named = [c.subject if c.subject in opts else c.obj for c in checker.claims(body)]
+        assert named == opts                                     # in letter order, copied
+
+
+def test_the_stream_mixes_copy_lines_at_the_asked_share(world_dir):
+    from fleming.train.pretrain import FactStream
+
+    lines = FactStream(World.load(world_dir), None, 0, True, 8, copy_share=0.25).epoch(random.Random(0))
+    share = sum("\n" in x for x in lines) / len(lines)
+    assert 0.2 <= share <= 0.3

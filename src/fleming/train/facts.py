@@ -92,3 +92,27 @@ def facts(world: World, rng: random.Random, negatives: bool = True, per_line: in
         rng.shuffle(lines)
         for i in range(0, len(lines), per_line):
             yield " ".join(lines[i:i + per_line])
+
+
+LETTERS = "ABCD"
+
+
+def copy_line(world: World, rng: random.Random) -> str:
+    """A copy exercise in the form of a chain's option lines: four lettered options, then each restated
+    after its letter in a true claim about it, e.g. ``A. X B. Y C. Z D. W`` then ``A. X lacks P. B. Y
+    has P. ...`` (diseases against a finding of one of them) or ``A. D is not caused by G1. ...`` (genes
+    against a disease that has one of them). Beyond the paper: the step a tiny model failed in
+    docs/ablation.md (V3) is copying the option written after a letter."""
+    if rng.random() < 0.5 or not world.caused or len(world.genes) < len(LETTERS):
+        opts = rng.sample(world.diseases, min(len(LETTERS), len(world.diseases)))
+        p = rng.choice(sorted(world.has[opts[0]]))
+        rng.shuffle(opts)
+        claims = [sentence("phenotype", o, p, world.holds("phenotype", o, p)) for o in opts]
+    else:
+        d = rng.choice(sorted(world.caused))
+        g = rng.choice(sorted(world.caused[d]))
+        opts = [g, *rng.sample([x for x in world.genes if x != g], len(LETTERS) - 1)]
+        rng.shuffle(opts)
+        claims = [sentence("gene", d, o, world.holds("gene", d, o)) for o in opts]
+    head = " ".join(f"{x}. {o}" for x, o in zip(LETTERS, opts, strict=False))
+    return head + "\n" + " ".join(f"{x}. {c}" for x, c in zip(LETTERS, claims, strict=False))
