@@ -197,3 +197,15 @@ def test_the_cot_section_of_a_whole_run_config_is_read(tmp_path):
     (tmp_path / "bad.yaml").write_text("cot:\n  rounds: -1\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: cot.rounds: expected a value >= 0, got -1"):
         load(CotConfig, tmp_path / "bad.yaml", "cot")
+
+
+def test_the_grounded_teacher_writes_the_order_the_config_asks(toy_kg, tmp_path):
+    import pyarrow.parquet as pq
+
+    cfg = build(CotConfig, {"teacher": {"kind": "grounded", "order": "options"}, "progress": False,
+                            "kg": str(toy_kg)}, "cot", "x.yaml")
+    stats = run_cot(cfg, items(2, toy_kg), tmp_path, log=lambda s: None)
+    assert stats["kept"] == 2
+    text = json.dumps(pq.read_table(tmp_path / "sft.parquet").to_pylist())
+    # options A..D in letter order: Beta, Alpha (the key, stated again), Gamma, Delta
+    assert "Beta syndrome lacks Cough.\\nAlpha syndrome has Seizure.\\nGamma disease lacks Seizure." in text

@@ -70,3 +70,16 @@ def test_bad_proportions_are_config_errors():
 def test_largest_remainder_sums_to_total():
     counts = largest_remainder(7, {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3})
     assert sum(counts.values()) == 7 and sorted(counts.values()) == [2, 2, 3]
+
+
+def test_by_question_type_with_a_short_type():
+    items = []
+    for i, t in enumerate(["a"] * 90 + ["b"] * 30 + ["c"] * 5):
+        r = mcq(f"s{i}", f"Synthetic question {i}?", ["a", "b"], source="synthetic")
+        items.append(r.model_copy(update={"metadata": r.metadata.model_copy(update={"question_type": t})}))
+    step = Mix(MixConfig(total=40, source={"synthetic": 1.0},
+                         question_types={"a": 0.5, "b": 0.25, "c": 0.25}))
+    out = list(step.run(items))
+    assert step.stats.reconciles()
+    assert Counter(r.metadata.question_type for r in out) == {"a": 20, "b": 10, "c": 5}
+    assert step.report["short"][0]["cell"] == "synthetic/c" and step.report["short"][0]["missing"] == 5

@@ -35,6 +35,9 @@ class ParquetCheck:
     its organ system: an ancestor directly below its ontology's root that has children). For a
     gene or allelic-disease option, every anchor reaching it must be ruled out (at most 8); for an
     additional finding, the key and every consistent anchor must lack it (asserted or rich absence).
+    ``closed_world`` holds only when the KG's meta.json says the KG is a closed-world slice, and then
+    when d has nothing that is an observed finding (or the additional finding), its ancestor or its
+    descendant.
 
     Clinical validity (issue 10's audits): only ``asserted_negative`` rules out a near competitor (a
     disease having, closed over is_a, two or more observed findings or one held by <= 100 anchors); an
@@ -64,6 +67,8 @@ class ParquetCheck:
         self._anc: dict[int, set[int]] = {}
         self._desc: dict[int, set[int]] = {}
         self._holders: dict = {}
+        meta = kg_dir / "meta.json"
+        self.closed = meta.is_file() and bool(json.loads(meta.read_text()).get("closed_world"))
 
     def _closure(self, x: int, adj: dict[int, set[int]], memo: dict[int, set[int]]) -> set[int]:
         if x not in memo:
@@ -227,6 +232,8 @@ class ParquetCheck:
         lacks = self.out["lacks_finding"].get(d, set())
         if any(lacks & ({o} | self.ancestors(o)) for o in observed):
             found.add("asserted_negative")
+        if self.closed and any(not self.touches(d, o) for o in observed):
+            found.add("closed_world")
         touched = [o for o in observed if self.touches(d, o)]
         if len(touched) >= 2 or any(self.n_holders(o) <= 100 for o in touched):   # near: asserted only
             return found
@@ -249,6 +256,8 @@ class ParquetCheck:
         found = {"asserted_negative"} if lacks & ({f} | self.ancestors(f)) else set()
         if self.rich(d) and self.far(d, f):
             found.add("rich_absence")
+        if self.closed and not self.touches(d, f):
+            found.add("closed_world")
         return found
 
     def sources(self, x: int, chain: list[str], anchor_type: str) -> set[int]:

@@ -175,3 +175,57 @@ def test_subtypes_forms_and_same_named_diseases_are_related():
     wptr, widx = word_keys(4, words)
     w = [set(widx[wptr[i]:wptr[i + 1]].tolist()) for i in range(4)]
     assert w[0] & w[1] and not w[2] & w[3]
+
+
+@pytest.fixture(scope="module")
+def closed_kg(evidence_kg, tmp_path_factory) -> Path:
+    """The same KG, its meta.json saying it is a closed-world slice (as ``fleming.train.world`` writes)."""
+    import shutil
+
+    out = tmp_path_factory.mktemp("closed-kg")
+    for f in ("nodes.parquet", "edges.parquet"):
+        shutil.copy(evidence_kg / f, out / f)
+    (out / "meta.json").write_text(json.dumps({"closed_world": "absent pairs are false"}))
+    return out
+
+
+def test_a_closed_world_rules_out_by_absence(closed_kg, evidence_kg, tmp_path, checker):
+    out = tmp_path / "items"
+    synthesize(closed_kg, 20, parse_config(CFG), seed=1, out_dir=out)
+    items = [json.loads(x) for x in (out / "items.jsonl").read_text().splitlines()]
+    assert items, "one item: K is the only key and an item's identity is (answer, observed findings)"
+    check = checker(closed_kg)
+    for it in items:
+        x = it["metadata"]["extra"]
+        # every sibling lacks an observed finding of K, so absence rules each out: no negatives needed
+        assert set(x["discriminators"].values()) == {"closed_world"} and x["negatives"] == []
+        assert len(x["distractors"]) == 3 and {d["id"] for d in x["distractors"]} < set(DISEASES)
+        assert check.problems(it) == []
+    bad = json.loads(json.dumps(items[0]))
+    bad["metadata"]["extra"]["discriminators"]["A" if bad["answer"] != "A" else "B"] = "closed_world"
+    assert checker(closed_kg).problems(bad) == []           # the kind holds here ...
+    assert any("closed_world" in p for p in checker(evidence_kg).problems(bad))  # ... never in an open KG
+
+
+def test_an_open_kg_never_records_the_closed_world_kind(items):
+    assert all("closed_world" not in it["metadata"]["extra"]["discriminators"].values() for it in items)
+
+
+@pytest.mark.slow
+def test_a_slice_of_the_default_kg_gives_every_hpo_type(default_kg, tmp_path, checker):
+    """On a closed-world slice (150 diseases, as the demo cuts it) all four HPO types survive, every
+    item passes the independent re-check, and absence is the usual evidence."""
+    from fleming.train.world import WorldConfig, slice_kg
+
+    world = slice_kg(default_kg, tmp_path / "slice", WorldConfig(
+        n_diseases=150, min_phenotypes=5, max_phenotypes=12, gene_share=0.3, seed=0))
+    assert world["closed_world"]
+    synthesize(tmp_path / "slice", 400, SynthConfig(n_options=4, min_options=4), seed=0,
+               out_dir=tmp_path / "o")
+    items = [json.loads(x) for x in (tmp_path / "o" / "items.jsonl").read_text().splitlines()]
+    types = {it["metadata"]["question_type"] for it in items}
+    assert types == {"diagnosis", "additional_finding", "diagnosis_gene", "allelic_disorder"}
+    check = checker(tmp_path / "slice")
+    assert [p for it in items for p in check.problems(it)] == []
+    kinds = [k for it in items for k in it["metadata"]["extra"]["discriminators"].values()]
+    assert kinds.count("closed_world") > len(kinds) / 2

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from world_helpers import DISEASES, PHEN, toy_kg
 
 from fleming.records import MCQ, Metadata
-from fleming.train.facts import World, chain, check_claims, facts, sentence
+from fleming.train.facts import World, facts, sentence
 from fleming.train.world import WorldConfig, slice_kg, split_world, stem_key
 
 
@@ -52,25 +53,20 @@ def test_slice_asks_for_more_diseases_than_fit(tmp_path):
 
 
 def test_facts_are_closed_world_true_and_negatives_are_fresh(world_dir):
+    from fleming.cot.claims import ClaimChecker
+    from fleming.kg.store import KG
+
     w = World.load(world_dir)
+    checker = ClaimChecker(KG.load(world_dir))
     rng = random.Random(0)
     first, second = list(facts(w, rng)), list(facts(w, rng))
     for lines in (first, second):
         text = "\n".join(s + "." for line in lines for s in line.split(". ") if s)
         text = text.replace("..", ".")
-        n = check_claims(text, w)
-        assert n["false"] == 0 and n["true"] == sum(line.count(".") for line in lines)
+        n = Counter(v for _, v in checker.check_text(text))    # the one claim checker, closed world
+        assert n == {"true": sum(line.count(".") for line in lines)}
     negs = [{s for s in line.split(". ") if " lacks " in s or " not " in s} for line in first + second]
     assert any(negs[i] != negs[i + len(first)] for i in range(len(first)))  # drawn anew
-
-
-def test_checker_counts_true_and_false_claims(world_dir):
-    w = World.load(world_dir)
-    text = ("Alpha syndrome has Fever.\nAlpha syndrome has Cough.\nBeta syndrome lacks Seizure.\n"
-            "Beta syndrome is caused by GENE1.\nGamma disease is not caused by GENE2.\n"
-            "Unknown disease has Fever.\nSo the answer is B.")
-    n = check_claims(text, w)
-    assert (n["true"], n["false"]) == (3, 2)
 
 
 def _item(i: int, qtype: str, observed: list[str], options: dict[str, str], answer: str,
@@ -79,23 +75,6 @@ def _item(i: int, qtype: str, observed: list[str], options: dict[str, str], answ
              "anchor": {"id": anchor, "name": DISEASES[anchor][0]}, "hops": 1, "path": path or []}
     return MCQ(id=f"q{i}", source="synthetic", split="train", question=f"Patient {i}?", options=options,
                answer=[answer], metadata=Metadata(question_type=qtype, extra=extra))
-
-
-def test_chains_are_all_true_and_name_the_answer(world_dir):
-    w = World.load(world_dir)
-    diag = _item(0, "diagnosis", ["HP:1", "HP:2"], {"A": "Beta syndrome", "B": "Alpha syndrome"}, "B")
-    assert chain(diag, w).splitlines() == [
-        "Beta syndrome lacks Seizure.", "Beta syndrome has Fever.",
-        "Alpha syndrome has Seizure.", "Alpha syndrome has Fever."]
-    gene_id = next(k for k, v in w.name_of.items() if v == "GENE1")
-    allelic = _item(1, "allelic_disorder", ["HP:1", "HP:2"], {"A": "Gamma disease", "B": "Beta syndrome"},
-                    "B", path=[{"relation": "associated_with", "to": gene_id}])
-    lines = chain(allelic, w).splitlines()
-    assert lines[2:] == ["Alpha syndrome is caused by GENE1.", "Gamma disease is not caused by GENE1.",
-                         "Beta syndrome is caused by GENE1."]
-    for r in (diag, allelic):
-        n = check_claims(chain(r, w), w)
-        assert n["false"] == 0 and n["true"] == len(chain(r, w).splitlines())
 
 
 def test_split_is_stem_disjoint_and_balanced():
@@ -115,14 +94,38 @@ def test_split_is_stem_disjoint_and_balanced():
     assert {r.split for r in parts["heldout"]} == {"heldout"}
 
 
-def test_ablation_config_sections_load_and_bad_values_name_the_key(tmp_path):
-    from fleming.config import build, load_yaml
+def test_the_ablation_config_is_a_run_config_of_the_issue_size(tmp_path):
+    from fleming.config import build
     from fleming.errors import ConfigError
-    from fleming.train.pretrain import PretrainConfig
+    from fleming.pipeline.config import load_run_config
 
-    path = Path(__file__).resolve().parents[2] / "configs" / "ablation-cpu.yaml"
-    data = load_yaml(path)
-    assert build(WorldConfig, data["world"], "world", str(path)).heldout_per_type * 4 >= 1000
-    assert build(PretrainConfig, data["pretrain"], "pretrain", str(path)).negatives is True
+    cfg = load_run_config(Path(__file__).resolve().parents[2] / "configs" / "ablation-cpu.yaml")
+    assert cfg.split.heldout_per_type * 4 >= 1000 and cfg.split.validation_per_type * 4 >= 600
+    assert cfg.kg.slice is not None and cfg.base["enabled"] and cfg.eval.split == "heldout"
     with pytest.raises(ConfigError, match=r"x.yaml: world.n_options: expected a value <= 10, got 12"):
         build(WorldConfig, {"n_options": 12}, "world", "x.yaml")
+
+
+def test_copy_lines_restate_each_lettered_option_in_a_true_claim(world_dir):
+    from fleming.cot.claims import ClaimChecker
+    from fleming.kg.store import KG
+    from fleming.train.facts import copy_line
+
+    w, rng = World.load(world_dir), random.Random(0)
+    checker = ClaimChecker(KG.load(world_dir))
+    for _ in range(20):
+        head, body = copy_line(w, rng).split("\n")
+        opts = [x.split(". ", 1)[1] for x in
+                head.replace(" B. ", "|B. ").replace(" C. ", "|C. ").replace(" D. ", "|D. ").split("|")]
+        assert len(opts) == 4 and body.startswith("A. ")
+        assert [v for _, v in checker.check_text(body)] == ["true"] * 4
+        named = [c.subject if c.subject in opts else c.obj for c in checker.claims(body)]
+        assert named == opts                                     # in letter order, copied
+
+
+def test_the_stream_mixes_copy_lines_at_the_asked_share(world_dir):
+    from fleming.train.pretrain import FactStream
+
+    lines = FactStream(World.load(world_dir), None, 0, True, 8, copy_share=0.25).epoch(random.Random(0))
+    share = sum("\n" in x for x in lines) / len(lines)
+    assert 0.2 <= share <= 0.3

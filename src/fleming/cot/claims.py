@@ -26,6 +26,8 @@ entities, and judges it against the graph:
   findings; a sparse profile says little about what is absent), at least one gene for ``is not caused
   by`` (its genetic basis is annotated), or at least one is_a parent for ``is not a`` (the entity is
   placed in its ontology, whose hierarchy is complete). Everything else is ``uncheckable``, not true.
+  On a closed-world slice (``fleming.kg.store.closed_world``: the slice holds every fact of its world)
+  a negative claim is true whenever the positive one does not hold.
 
 Claim precision = true / (true + false) over checkable claims.
 """
@@ -124,7 +126,10 @@ class ClaimChecker:
     def __init__(
         self, kg, rich_findings: int = 15, negative_relations: Iterable[str] = ("not_indicated_for",)
     ):
+        from fleming.kg.store import closed_world
+
         self.kg, self.rich_findings = kg, rich_findings
+        self.closed = closed_world(kg.path)
         self.negative_relations = [r for r in negative_relations if r in kg.relations]
 
     @cached_property
@@ -168,7 +173,7 @@ class ClaimChecker:
 
     def _absence_supported(self, rel: str, s: int, o: int) -> bool:
         kg = self.kg
-        if any(kg.has_edge(s, r, o) for r in self.negative_relations):
+        if self.closed or any(kg.has_edge(s, r, o) for r in self.negative_relations):
             return True
         if rel == "has_phenotype":
             return sum(len(kg.neighbors(s, r)) for r in _FINDING_RELS) >= self.rich_findings

@@ -40,6 +40,10 @@ class TeacherConfig(LLMConfig):
     )
     k: int = _f(4, "pass@k: candidates sampled per item", ge=1)
     grounding: bool = _f(False, "llm teacher: hand it the KG-grounded chain as facts to use")
+    order: str = _f("path", "grounded chain: path (each distractor's discriminative fact), options (one "
+                    "claim per option in letter order, the option text copied) or letters (options, each "
+                    "line led by its letter, the conclusion names the letter); fleming.cot.grounded",
+                    choices=["path", "options", "letters"])
     prompt_id: str = _f("fleming-cot-teacher-v1", "teacher prompt id (fleming.prompts.COT_PROMPTS)")
 
 

@@ -153,7 +153,7 @@ class Distiller:
     def _grounded(self, results: list[ItemResult]) -> None:
         fresh = []
         for x in results:
-            chain = grounded_chain(x.record, self.names)
+            chain = grounded_chain(x.record, self.names, self.cfg.teacher.order)
             if chain is None:
                 x.reason = "no_grounding"  # not a synthetic item with a stored path
                 continue

@@ -8,6 +8,18 @@ surface form of ``fleming.cot.claims`` (so the claim checker and pre-training re
 each distractor ruled out by its discriminative fact, then a conclusion. The text can also be handed to
 an LLM teacher as grounding (``teacher.grounding``).
 
+Three orders (``cot.teacher.order``): ``path`` (above); ``options``: the same path to the key, then one
+claim per option in letter order relating it to the item, the option written exactly as the option
+text: a disease option and the finding it lacks (diagnosis), the key and a finding option, the key and a
+gene option, a disease option and the key's gene (allelic disorder). A negative there ("Stickler
+syndrome type 2 is not caused by MAF.") is true in a closed-world slice (synthesis ruled the option out by
+absence); on an open KG the claim checker reads it as uncheckable. Beyond the paper: a research order for
+small models, which copy from the context more easily than they recall (docs/ablation.md).
+``letters``: as ``options``, each option line led by its letter as the prompt writes it ("B. Alpha
+syndrome has Seizure."; the claim checker reads the sentence after "B."), and the conclusion names the
+letter ("So the answer is B."): a tiny model that reached the right option text still picked the letter
+at chance, so the letter is put where the verdict is.
+
 Items without a stored path (public QA) get no grounded chain (``None``).
 """
 
@@ -53,7 +65,7 @@ def _hop_sentence(relation: str, src: str, dst: str) -> str:
     return f"{src} -[{relation}]-> {dst}."
 
 
-def grounded_chain(record: MCQ, names: Names | None = None) -> str | None:
+def grounded_chain(record: MCQ, names: Names | None = None, order: str = "path") -> str | None:
     """The reasoning path of a synthetic item, one sentence per line; None without a stored path.
 
     ``names`` maps KG ids the item does not name itself (the siblings distractors came through) to node
@@ -93,10 +105,15 @@ def grounded_chain(record: MCQ, names: Names | None = None) -> str | None:
             lines.append(f"So the patient most likely has {dst}.")
         if hop["relation"] == "associated_with":
             gene = dst
-    answer = extra["answer"]
+    answer, last = extra["answer"], f"So the answer is {record.answer_text}."
+    if order in ("options", "letters"):  # every option gets its line, even one the path already stated
+        opts = _option_lines(record, name, gene, order == "letters")
+        if order == "letters":
+            last = f"So the answer is {', '.join(record.answer)}."
+        return "\n".join([*dict.fromkeys(lines), *opts, last])
     for d in extra.get("distractors", []):
         lines += _rule_out(d, name, answer.get("type"), gene, len(path) > 1)
-    lines.append(f"So the answer is {record.answer_text}.")
+    lines.append(last)
     return "\n".join(dict.fromkeys(lines))  # a fact stated once, in first-seen order
 
 
@@ -124,6 +141,34 @@ def _rule_out(
     if answer_type in ("phenotype", "lab", "imaging"):
         link = sentence("has_phenotype", vname, dname)
     return [*([link] if link else []), sentence("has_phenotype", vname, lacks, negated=True)]
+
+
+def _option_lines(record: MCQ, name: Callable[[str | None], str | None], gene: str | None,
+                  letters: bool = False) -> list[str]:
+    """One claim per option, in letter order, relating the option text to the key (module docstring);
+    ``letters``: each line starts with its option's letter as the prompt writes it ("B. ")."""
+    extra = record.metadata.extra
+    key = name(extra["anchor"]["id"])
+    gold = set(record.answer)
+    lacks = {d["letter"]: name(d.get("lacks")) for d in extra.get("distractors", [])}
+    first = extra["observed"][0]["name"] if extra.get("observed") else None
+    atype, hops = extra["answer"].get("type"), len(extra.get("path") or [])
+    lines = []
+    for letter, text in record.options.items():
+        right, at = letter in gold, len(lines)
+        if atype == "disease" and hops > 1 and gene:             # allelic disorder
+            lines.append(sentence("caused_by", text, gene, negated=not right))
+        elif atype == "disease":                                  # diagnosis: the option itself
+            finding = first if right else lacks.get(letter)
+            if finding:
+                lines.append(sentence("has_phenotype", text, finding, negated=not right))
+        elif atype == "gene" and key:
+            lines.append(sentence("caused_by", key, text, negated=not right))
+        elif key:                                                 # a finding option
+            lines.append(sentence("has_phenotype", key, text, negated=not right))
+        if letters and len(lines) > at:
+            lines[-1] = f"{letter}. {lines[-1]}"
+    return lines
 
 
 def grounded_reasoning(record: MCQ, names: Names | None = None, brief: bool = False) -> str:

@@ -366,3 +366,12 @@ def save(path: str | Path, nodes, edges, meta: dict[str, Any] | None = None) -> 
     pq.write_table(edges, path / EDGES, compression="zstd", row_group_size=1 << 22)
     write_json(path / META, meta or {})
     return path
+
+
+def closed_world(path: str | Path | None) -> bool:
+    """The KG folder is a closed-world slice (``fleming.train.world.slice_kg`` writes ``closed_world``
+    into its meta.json): a pair it does not hold is false there, so absence is evidence."""
+    import json
+
+    meta = Path(path) / META if path is not None else None
+    return bool(meta and meta.is_file() and json.loads(meta.read_text()).get("closed_world"))

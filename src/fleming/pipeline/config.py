@@ -70,6 +70,9 @@ class ValidatorSection:
 @dataclass
 class EvalSection:
     enabled: bool = field(default=True, metadata={"help": "evaluate every trained row on the held-out set"})
+    split: str = field(default="heldout", metadata={
+        "help": "the split the rows are scored on: heldout (the table), or validation (to choose settings)",
+        "choices": ["heldout", "validation"]})
     samples: int = field(default=8, metadata={"help": "samples per item at temperature (mean@k, maj@k)",
                                               "ge": 1})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature for mean@k", "ge": 0})

@@ -2,7 +2,10 @@
 Table 4, plus the benchmarks (format and parse health for a tiny model) when their files are present.
 
 Per row: greedy accuracy (the table's figure), strict-format rate, mean@k and maj@k at temperature T,
-per question type and per hop, and the claim precision of the model's own chains against the KG. Between
+per question type and per hop, the claim precision of the model's own chains against the KG, and their
+faithfulness to the item (copied pairs: the share of the gold chain's (subject, object) pairs that the
+model's chain states too, and of those the share with the gold verdict; beyond the paper: a chain can be
+all true and still be about other entities than the item's). Between
 consecutive rows: an exact McNemar test and a paired-bootstrap 95% CI of the greedy difference.
 One grader (``fleming.grading``) scores everything, as it scores the RL reward.
 """
@@ -47,28 +50,51 @@ def _format_rate(rows: list[dict[str, Any]]) -> float | None:
     return sum(check_format(t) for t in texts) / len(texts) if texts else None
 
 
-def _claims(rows: list[dict[str, Any]], kg: Path) -> dict[str, Any] | None:
-    """Claim precision of the model's greedy chains against the KG (``fleming.cot.claims``)."""
+def _claims(rows: list[dict[str, Any]], kg: Path, records: list[MCQ], order: str = "path"
+            ) -> dict[str, Any] | None:
+    """Claim precision of the model's greedy chains against the KG (``fleming.cot.claims``) and their
+    faithfulness to the gold chain in the order the CoT stage wrote (``fleming.cot.grounded``)."""
     from collections import Counter
 
     from fleming.cot.claims import ClaimChecker
+    from fleming.cot.grounded import grounded_chain, kg_names
     from fleming.kg.store import KG
 
     if not (kg / "nodes.parquet").is_file():
         return None
     checker = ClaimChecker(KG.load(kg))
-    verdicts = Counter(v for r in rows for text in r["responses"] for _, v in checker.check_text(text))
+    names, by_id = kg_names(checker.kg), {r.id: r for r in records}
+    verdicts: Counter = Counter()
+    gold_pairs = copied = agreed = 0
+    for r in rows:
+        gold_chain = grounded_chain(by_id[r["id"]], names, order) if r["id"] in by_id else None
+        gold = _pairs(checker.claims(gold_chain or ""))
+        for text in r["responses"]:
+            checked = checker.check_text(text)
+            verdicts.update(v for _, v in checked)
+            said = _pairs(c for c, _ in checked)
+            gold_pairs += len(gold)
+            copied += len(gold.keys() & said.keys())
+            agreed += sum(gold[k] == said[k] for k in gold.keys() & said.keys())
     true, false, unchecked = verdicts["true"], verdicts["false"], verdicts["uncheckable"]
     checked = true + false
     return {"true": true, "false": false, "uncheckable": unchecked,
-            "precision": true / checked if checked else None}
+            "precision": true / checked if checked else None,
+            "gold_pairs": gold_pairs, "copied_pairs": copied / gold_pairs if gold_pairs else None,
+            "verdicts_on_copied": agreed / copied if copied else None}
 
 
-def evaluate_row(model: Path, records: list[MCQ], out: Path, ev, kg: Path) -> dict[str, Any]:
+def _pairs(claims) -> dict[tuple[str, str, str], bool]:
+    """(relation, subject, object) -> negated, names case-folded."""
+    return {(c.relation, c.subject.casefold(), c.obj.casefold()): c.negated for c in claims}
+
+
+def evaluate_row(model: Path, records: list[MCQ], out: Path, ev, kg: Path, order: str = "path"
+                 ) -> dict[str, Any]:
     greedy = _run(model, records, out / "greedy", ev, 1, 0.0)
     row: dict[str, Any] = {"greedy": _summary(greedy["results"]), "format_rate": _format_rate(greedy["rows"]),
                            "correct": {r["id"]: bool(r["correct"]) for r in greedy["rows"]}}
-    row["claims"] = _claims(greedy["rows"], kg)
+    row["claims"] = _claims(greedy["rows"], kg, records, order)
     if ev.samples > 1:
         sampled = _run(model, records, out / f"sampled_k{ev.samples}", ev, ev.samples, ev.temperature)
         res = sampled["results"]
@@ -100,14 +126,15 @@ def paired(a: dict[str, bool], b: dict[str, bool], seed: int = 0) -> dict[str, A
 def run_eval(cfg, root: Path, d: Path, kg: Path) -> dict[str, Any]:
     from fleming.pipeline.train import trained_rows
 
-    records = list(read_records(root / "split" / "heldout.jsonl"))
+    records = list(read_records(root / "split" / f"{cfg.eval.split}.jsonl"))
     rows: dict[str, Any] = {}
     for stage, label, ckpt in trained_rows(root):
-        rows[label] = {"stage": stage, **evaluate_row(ckpt, records, d / stage, cfg.eval, kg)}
+        order = (cfg.cot.get("teacher") or {}).get("order", "path")
+        rows[label] = {"stage": stage, **evaluate_row(ckpt, records, d / stage, cfg.eval, kg, order)}
     labels = list(rows)
     tests = {f"{a} -> {b}": paired(rows[a]["correct"], rows[b]["correct"])
              for a, b in zip(labels, labels[1:], strict=False)}
-    table = {"heldout_items": len(records), "rows": rows, "paired": tests}
+    table = {"split": cfg.eval.split, "heldout_items": len(records), "rows": rows, "paired": tests}
     if cfg.eval.benchmarks and labels:
         table["benchmarks"] = run_benchmarks(cfg, rows[labels[-1]]["stage"], root / rows[labels[-1]]["stage"],
                                              d / "benchmarks")

@@ -34,6 +34,9 @@ class MixConfig:
         "help": "proportions of public and synthetic items (>= 0, summing to 1)"})
     difficulty: dict[str, float] | None = field(default=None, metadata={
         "help": "difficulty proportions, e.g. {Easy: 0.3, Moderate: 0.4, Difficult: 0.3}; null: any"})
+    question_types: dict[str, float] | None = field(default=None, metadata={
+        "help": "question-type proportions, e.g. {diagnosis: 0.25, ...} (a type without items: 'none'); "
+                "null: any"})
     synthetic_sources: list[str] = field(default_factory=lambda: ["synth", "kg"], metadata={
         "help": "source-name prefixes of synthetic items"})
     seed: int = field(default=0, metadata={"help": "sampling seed"})
@@ -41,7 +44,8 @@ class MixConfig:
         "help": "training-set files: parquet, hf (datasets.save_to_disk), jsonl"})
 
     def check(self) -> None:
-        for name, props in (("source", self.source), ("difficulty", self.difficulty or {})):
+        for name, props in (("source", self.source), ("difficulty", self.difficulty or {}),
+                            ("question_types", self.question_types or {})):
             if any(p < 0 for p in props.values()) or (props and not math.isclose(sum(props.values()), 1.0)):
                 raise ConfigError(f"mix.{name}: proportions must be >= 0 and sum to 1, got {props}")
         for name, props, allowed in (("source", self.source, {"public", "synthetic"}),
@@ -80,18 +84,21 @@ class Mix(Step):
         self.config = config
         self.report: dict[str, Any] = {}
 
-    def cells(self) -> dict[tuple[str, str], float]:
+    def cells(self) -> dict[tuple[str, Any, Any], float]:
         diff = self.config.difficulty or {None: 1.0}
+        types = self.config.question_types or {None: 1.0}
         src = self.config.source
-        return {(g, d): pg * pd for g, pg in src.items() for d, pd in diff.items() if pg * pd > 0}
+        return {(g, d, t): pg * pd * pt for g, pg in src.items() for d, pd in diff.items()
+                for t, pt in types.items() if pg * pd * pt > 0}
 
     def process(self, records: Iterable[MCQ]) -> Iterator[MCQ]:
         cfg = self.config
         recs = list(records)
-        by_cell: dict[tuple[str, Any], list[int]] = defaultdict(list)
+        by_cell: dict[tuple[str, Any, Any], list[int]] = defaultdict(list)
         for i, r in enumerate(recs):
             d = (r.metadata.difficulty or UNLABELED) if cfg.difficulty else None
-            by_cell[(group_of(r, cfg.synthetic_sources), d)].append(i)
+            t = (r.metadata.question_type or "none") if cfg.question_types else None
+            by_cell[(group_of(r, cfg.synthetic_sources), d, t)].append(i)
         cells = self.cells()
         avail = {c: len(by_cell.get(c, [])) for c in cells}
         total = cfg.total if cfg.total is not None else min(
@@ -107,7 +114,7 @@ class Mix(Step):
         self._make_report(total, asked, avail, by_cell, chosen, recs)
         if cfg.total is None and cells:
             c = min(cells, key=lambda c: avail[c] / cells[c])
-            name = c[0] if c[1] is None else f"{c[0]}/{c[1]}"
+            name = _label(c)
             self.report["limited_by"] = (f"{name}: {avail[c]} available for a proportion of "
                                          f"{round(cells[c], 4)}, so at most {total} items in all")
         order = rng.permutation(sorted(chosen)) if chosen else []
@@ -118,9 +125,7 @@ class Mix(Step):
                 self.drop(r, "not_selected")
 
     def _make_report(self, total, asked, avail, by_cell, chosen, recs) -> None:
-        def label(c):
-            return c[0] if c[1] is None else f"{c[0]}/{c[1]}"
-
+        label = _label
         got = {c: sum(1 for i in by_cell.get(c, []) if i in chosen) for c in asked}
         short = [{"cell": label(c), "asked": asked[c], "achieved": got[c], "missing": asked[c] - got[c],
                   "why": f"only {avail[c]} items available in this cell after refinement"}
@@ -134,3 +139,8 @@ class Mix(Step):
                                  "share_achieved": round(got[c] / n, 4)} for c in asked},
             "short": short, "not_in_any_cell": outside,
         }
+
+
+def _label(cell: tuple) -> str:
+    """'synthetic', 'synthetic/Easy', 'synthetic/Easy/diagnosis': the cell's parts that are set."""
+    return "/".join(str(x) for x in cell if x is not None)

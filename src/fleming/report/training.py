@@ -113,14 +113,18 @@ def ablation_section(root: Path, d: Path) -> list[str]:
     if not table or not table.get("rows"):
         return head + ["No trained row was evaluated."]
     rows = table["rows"]
-    lines = head + [f"{table['heldout_items']} held-out items (stems never seen in training); greedy "
-                    "accuracy with 95% bootstrap CIs; mean@k and maj@k at the sampling temperature.", "",
-                    "| model | greedy acc. | 95% CI | format | mean@k | maj@k | claim precision |",
-                    "|---|---:|---|---:|---:|---:|---:|"]
+    split = table.get("split", "heldout")
+    lines = head + [f"{table['heldout_items']} {split} items (stems never seen in training); greedy "
+                    "accuracy with 95% bootstrap CIs; mean@k and maj@k at the sampling temperature; claim "
+                    "precision of the greedy chains against the KG; copied pairs: share of the gold "
+                    "chain's (subject, object) pairs the chain states, and the verdicts right on those.", "",
+                    "| model | greedy acc. | 95% CI | format | mean@k | maj@k | claim precision | "
+                    "copied pairs | verdicts on copied |", "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     for label, r in rows.items():
         g, m, j, c = r["greedy"], r.get("mean_at_k") or {}, r.get("maj_at_k") or {}, r.get("claims") or {}
         lines.append(f"| {label} | {pct(g['accuracy'])} | {ci_text(g['ci'])} | {pct(r['format_rate'])} | "
-                     f"{pct(m.get('accuracy'))} | {pct(j.get('accuracy'))} | {pct(c.get('precision'))} |")
+                     f"{pct(m.get('accuracy'))} | {pct(j.get('accuracy'))} | {pct(c.get('precision'))} | "
+                     f"{pct(c.get('copied_pairs'))} | {pct(c.get('verdicts_on_copied'))} |")
     lines += ["", "Paired tests between consecutive rows (same items):", "",
               "| step | Δ greedy | 95% CI | only before | only after | McNemar p | holds? |",
               "|---|---:|---|---:|---:|---:|---|"]

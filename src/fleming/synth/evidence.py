@@ -32,6 +32,13 @@ negative did (the competitor's 'very frequent' finding is no obligate one).
   mentions, not even in a broader or narrower form, is most likely truly absent. Smaller profiles are
   never read this way.
 
+Closed world (``closed_world``): a KG slice that says so in its meta.json (``fleming.train.world``
+writes ``closed_world``) holds every fact of its world, so a pair it lacks is false there: ``d`` is ruled
+out when nothing in its profile is an observed finding or is_a-related to it (``touches``), and a finding
+is absent from ``d`` the same way. This departs from the open-world rule above on purpose and only for
+such a slice (``GraphArrays.cworld``, from ``fleming.kg.store.closed_world``); an open KG never records
+this kind.
+
 Sex-specific findings (``findings.MALE``/``FEMALE``: no 'There is no cryptorchidism' about a girl) are
 never stated absent. Findings too general to discriminate ('Abnormality of the eye', HPO's organ-system
 groupings, 'Body weight') are marked ``generic`` in the index and never serve as findings, negatives or
@@ -67,8 +74,8 @@ COMMON = 150            # an additional-finding distractor held by more anchors 
 #                         stature') is plausible in too many conditions for a reader to exclude it
 PHENOTYPE = TYPE_CODE["phenotype"]
 MAX_SOURCES = 8         # path types: anchors reaching a distractor that must all be ruled out
-KINDS = ("none", "asserted_negative", "pertinent_negative", "rich_absence")
-ASSERTED, PERTINENT, RICH = 1, 2, 3
+KINDS = ("none", "asserted_negative", "pertinent_negative", "rich_absence", "closed_world")
+ASSERTED, PERTINENT, RICH, CLOSED = 1, 2, 3, 4
 
 
 @njit(**KERNEL)
@@ -166,6 +173,10 @@ def key_hallmark(g, obs_eid, i):
 def evidence(g, fh, d, obs, obs_eid, n_obs, negs, n_neg):
     """The strongest kind of evidence (above) that d is not the patient's disease, 0 when there is none,
     given the observed findings and the stem's pertinent negatives ``negs[:n_neg]``."""
+    if g.cworld[0]:
+        for i in range(n_obs):
+            if not touches(g, fh, d, obs[i]):
+                return CLOSED
     for i in range(n_obs):
         if asserted_lacks(g, d, obs[i]):
             return ASSERTED
@@ -243,7 +254,10 @@ def rule_out(g, fh, w, d, a, obs, obs_eid, n_obs):
 @njit(**KERNEL)
 def finding_absent(g, fh, d, f):
     """Evidence that anchor d lacks finding f (an additional-finding distractor): asserted, or d's
-    profile is rich and nothing in it is f, an ancestor or a descendant of f."""
+    profile is rich and nothing in it is f, an ancestor or a descendant of f; in a closed world, d has
+    nothing related to f."""
+    if g.cworld[0] and not touches(g, fh, d, f):
+        return CLOSED
     for q in range(g.nptr[d], g.nptr[d + 1]):
         n = g.nidx[q]
         if n == f or contains(g.aidx, g.aptr[f], g.aptr[f + 1], n):

@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from fleming.kg.schema import BY_NAME, FINDING_TYPES, INVERSE, TYPE_CODE
-from fleming.kg.store import KG
+from fleming.kg.store import KG, closed_world
 from fleming.synth.evidence import RICH_FREQ_SHARE, RICH_MIN
 from fleming.synth.findings import finding_masks
 from fleming.synth.names import name_keys, same_disease_keys, word_keys
@@ -25,7 +25,7 @@ from fleming.synth.templates import QuestionType, SynthConfig
 
 GraphArrays = namedtuple("GraphArrays", "type_codes group freq aptr aidx dptr didx kptr kidx "
                                         "hptr hidx heid hoff rptr ridx roff closed cslot cptr cidx "
-                                        "nptr nidx rich generic minage system wptr widx sexed rdeg")
+                                        "nptr nidx rich generic minage system wptr widx sexed rdeg cworld")
 TypeArrays = namedtuple("TypeArrays", "anchors cum fh chain neg masked kmin kmax m n_distr min_distr "
                                       "max_attempts max_sibs max_consistent max_visit anchor_type "
                                       "answer_type default_freq rev_pure mode min_obs_freq max_genes")
@@ -317,7 +317,8 @@ class SynthIndex:
                                  kptr, kidx, hptr, hidx, heid, hoff, rptr, ridx, roff, closed,
                                  cslot, cptr, cidx, lacks.indptr.astype(np.int64), lacks.indices,
                                  rich, generic, minage, self._systems(aptr, dptr),
-                                 *word_keys(kg.n_nodes, self._word_text()), sexed, rdeg)
+                                 *word_keys(kg.n_nodes, self._word_text()), sexed, rdeg,
+                                 np.array([closed_world(kg.path)], dtype=np.bool_))
 
     def _word_text(self):
         """Names, and for findings their synonyms too ('Athyreosis' / 'Thyroid agenesis'): a key named with

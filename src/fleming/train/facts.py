@@ -1,4 +1,5 @@
-"""KG facts of a closed world as claim sentences: the pre-training corpus, the chains and the checker.
+"""KG facts of a closed world as claim sentences: the pre-training corpus (chains come from
+``fleming.cot.grounded`` and are checked by ``fleming.cot.claims``, which reads a closed-world slice).
 
 The sentences are those of the shared contract, written by ``fleming.cot.claims.sentence`` (the one
 table of claim forms; a test pins them):
@@ -13,21 +14,12 @@ not hold is false. The real HPO is open-world; outside a slice a "lacks" claim w
 from __future__ import annotations
 
 import random
-import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fleming.records import MCQ
-
 RELATION = {"phenotype": "has_phenotype", "gene": "caused_by"}  # kind -> fleming.cot.claims relation
-_PARSE = [  # negative forms first: "is not caused by" also contains "is ... caused by"
-    (re.compile(r"^(?P<a>.+?) is not caused by (?P<b>.+)\.$"), "gene", False),
-    (re.compile(r"^(?P<a>.+?) is caused by (?P<b>.+)\.$"), "gene", True),
-    (re.compile(r"^(?P<a>.+?) lacks (?P<b>.+)\.$"), "phenotype", False),
-    (re.compile(r"^(?P<a>.+?) has (?P<b>.+)\.$"), "phenotype", True),
-]
 
 
 def sentence(kind: str, a: str, b: str, true: bool) -> str:
@@ -102,45 +94,25 @@ def facts(world: World, rng: random.Random, negatives: bool = True, per_line: in
             yield " ".join(lines[i:i + per_line])
 
 
-def chain(record: MCQ, world: World) -> str:
-    """The KG-grounded chain of a synthetic item, one claim per line.
+LETTERS = "ABCD"
 
-    The masked disease is named by its observed findings, then each option is checked in letter order
-    against the relation the question asks about (for an allelic disorder: the anchor's gene, then
-    each option disease against that gene).
-    """
-    extra = record.metadata.extra
-    qtype = record.metadata.question_type
-    observed = [o["name"] for o in extra.get("observed", [])]
-    anchor = extra.get("anchor", {}).get("name", "")
-    options = list(record.options.values())
-    if qtype == "diagnosis":
-        return "\n".join(sentence("phenotype", d, p, world.holds("phenotype", d, p))
-                         for d in options for p in observed)
-    lines = [sentence("phenotype", anchor, p, True) for p in observed]
-    if qtype == "additional_finding":
-        lines += [sentence("phenotype", anchor, o, world.holds("phenotype", anchor, o)) for o in options]
-    elif qtype == "diagnosis_gene":
-        lines += [sentence("gene", anchor, o, world.holds("gene", anchor, o)) for o in options]
-    elif qtype == "allelic_disorder":
-        gene_name = world.name_of[next(p["to"] for p in extra["path"] if p["relation"] == "associated_with")]
-        lines.append(sentence("gene", anchor, gene_name, True))
-        lines += [sentence("gene", o, gene_name, world.holds("gene", o, gene_name)) for o in options]
+
+def copy_line(world: World, rng: random.Random) -> str:
+    """A copy exercise in the form of a chain's option lines: four lettered options, then each restated
+    after its letter in a true claim about it, e.g. ``A. X B. Y C. Z D. W`` then ``A. X lacks P. B. Y
+    has P. ...`` (diseases against a finding of one of them) or ``A. D is not caused by G1. ...`` (genes
+    against a disease that has one of them). Beyond the paper: the step a tiny model failed in
+    docs/ablation.md (V3) is copying the option written after a letter."""
+    if rng.random() < 0.5 or not world.caused or len(world.genes) < len(LETTERS):
+        opts = rng.sample(world.diseases, min(len(LETTERS), len(world.diseases)))
+        p = rng.choice(sorted(world.has[opts[0]]))
+        rng.shuffle(opts)
+        claims = [sentence("phenotype", o, p, world.holds("phenotype", o, p)) for o in opts]
     else:
-        raise ValueError(f"{record.id}: no chain for question type {qtype!r}")
-    return "\n".join(lines)
-
-
-def check_claims(text: str, world: World) -> Counter:
-    """Each line of ``text`` that is a claim sentence about two entities of the world, checked:
-    counts of ``true`` and ``false`` (lines that are no such claim are not counted)."""
-    names = set(world.entities())
-    out: Counter = Counter()
-    for line in text.splitlines():
-        line = line.strip()
-        for pat, kind, positive in _PARSE:
-            m = pat.match(line)
-            if m and m["a"] in names and m["b"] in names:
-                out["true" if world.holds(kind, m["a"], m["b"]) == positive else "false"] += 1
-                break
-    return out
+        d = rng.choice(sorted(world.caused))
+        g = rng.choice(sorted(world.caused[d]))
+        opts = [g, *rng.sample([x for x in world.genes if x != g], len(LETTERS) - 1)]
+        rng.shuffle(opts)
+        claims = [sentence("gene", d, o, world.holds("gene", d, o)) for o in opts]
+    head = " ".join(f"{x}. {o}" for x, o in zip(LETTERS, opts, strict=False))
+    return head + "\n" + " ".join(f"{x}. {c}" for x, c in zip(LETTERS, claims, strict=False))

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from fleming.train.facts import World, facts
+from fleming.train.facts import World, copy_line, facts
 
 
 @dataclass
@@ -49,6 +49,10 @@ class PretrainConfig:
     warmup_steps: int = field(default=50, metadata={"help": "linear warm-up steps", "ge": 0})
     negatives: bool = field(default=True, metadata={"help": "add as many fresh false facts per epoch as "
                                                             "true ones (the world is closed)"})
+    copy_share: float = field(default=0.0, metadata={
+        "help": "share of lines that are copy exercises (fleming.train.facts.copy_line: lettered options, "
+                "each restated after its letter in a true claim); beyond the paper, 0: facts only",
+        "ge": 0, "lt": 1})
     seed: int = field(default=0, metadata={"help": "initialisation and data-order seed"})
     num_threads: int = field(default=1, metadata={"help": "torch threads (1 is fastest for tiny models)",
                                                   "ge": 1})
@@ -109,15 +113,24 @@ def build_model(tok, cfg: PretrainConfig):
 class FactStream:
     """An endless iterable of tokenized disease lines, fresh negatives and order on every epoch."""
 
-    def __init__(self, world: World, tok, seed: int, negatives: bool, per_line: int = 8):
+    def __init__(self, world: World, tok, seed: int, negatives: bool, per_line: int = 8,
+                 copy_share: float = 0.0):
         self.world, self.tok, self.seed, self.negatives, self.per_line = world, tok, seed, negatives, per_line
+        self.copy_share = copy_share
+
+    def epoch(self, rng: random.Random) -> list[str]:
+        """One epoch's lines: the facts, and copy exercises making up ``copy_share`` of all lines."""
+        lines = list(facts(self.world, rng, self.negatives, self.per_line))
+        n = round(len(lines) * self.copy_share / (1 - self.copy_share))
+        lines += [copy_line(self.world, rng) for _ in range(n)]
+        rng.shuffle(lines)
+        return lines
 
     def __iter__(self):
         rng = random.Random(self.seed)
         eos = self.tok.eos_token_id
         while True:
-            lines = list(facts(self.world, rng, self.negatives, self.per_line))
-            rng.shuffle(lines)
+            lines = self.epoch(rng)
             for line in lines:
                 yield {"input_ids": [*self.tok(line, add_special_tokens=False)["input_ids"], eos]}
 
@@ -141,7 +154,7 @@ def pretrain(cfg: PretrainConfig, kg_dir: Path, out: Path, log: Callable[[str], 
     n_params = sum(p.numel() for p in model.parameters())
     log(f"pretrain: {len(world.entities())} entities, vocabulary {len(tok)}, "
         f"{n_params / 1e6:.2f}M parameters")
-    stream = FactStream(world, tok, cfg.seed, cfg.negatives, cfg.facts_per_line)
+    stream = FactStream(world, tok, cfg.seed, cfg.negatives, cfg.facts_per_line, cfg.copy_share)
     data = datasets.IterableDataset.from_generator(stream.__iter__)
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"), max_steps=cfg.max_steps,
