@@ -25,7 +25,8 @@ def core_skeletons(g, t, w, seeds):
         w.nneg[0] = 0                    # no pertinent negatives stated yet
         a = t.anchors[sample_cum(t.cum, rand01(w.st) * t.cum[-1])]
         k = t.kmin + randint(w.st, t.kmax - t.kmin + 1)
-        n_obs = choose_observed(g, t.fh, a, k, t.default_freq, w.st, w.wbuf, w.obs, w.obs_eid)
+        n_obs = choose_observed(g, t.fh, a, k, t.default_freq, t.min_obs_freq, w.st, w.wbuf, w.obs,
+                                w.obs_eid)
         if n_obs < k:
             continue
         ex_reset(w)
