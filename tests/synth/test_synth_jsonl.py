@@ -47,6 +47,7 @@ def test_dictionary_columns_and_control_characters():
     assert [_text(put_str, table, i) for i in range(len(texts))] == [encode_basestring(t) for t in texts]
 
 
+@settings(deadline=None)                 # the first example compiles a numba kernel
 @given(st.integers(-(2**63) + 1, 2**63 - 1), st.integers(0, 2**64 - 1))
 def test_integers(i, u):
     assert _text(put_int, i) == str(i)

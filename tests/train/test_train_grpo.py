@@ -75,6 +75,14 @@ def test_stage1_mix_and_missing_difficulty():
         select_stage1(unlabelled, cfg, seed=0)
 
 
+def test_stage1_uses_every_item_when_one_level_is_nearly_empty():
+    moderate = [r.model_copy(update={"id": f"m{r.id}"}) for r in _records(20, ("Moderate",))]
+    recs = _records(1, ("Easy",)) + moderate
+    cfg = build(GRPOSection, {"stage1": {"mix": "1:1"}}, "grpo", "t.yaml").stage1
+    chosen, info = select_stage1(recs, cfg, seed=0)
+    assert info["chosen"] == {"Easy": 1, "Moderate": 20} and "fallback" in info    # not 1 + 1
+
+
 def test_checkpoint_without_safetensors_is_an_error(tmp_path):
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()

@@ -46,7 +46,8 @@ class Stage1Config:
     difficulties: list[str] = field(default_factory=lambda: ["Easy", "Moderate"], metadata={
         "help": "difficulty labels stage 1 trains on (metadata.difficulty from refine)"})
     mix: str = field(default="1:1", metadata={
-        "help": "harder : simpler among the chosen levels (Figure 2: Hard : Simple 1:1); 'all': every item"})
+        "help": "harder : simpler among the chosen levels (Figure 2: Hard : Simple 1:1); 'all': every item; "
+                "when the ratio would keep under half the items, all are used (stats: fallback)"})
     max_items: int | None = field(default=None, metadata={"help": "cap on the stage's items", "ge": 1})
     plateau: PlateauConfig = field(default_factory=PlateauConfig)
     trl: dict[str, Any] = field(default_factory=dict, metadata={"help": "GRPOConfig fields for stage 1"})
@@ -138,6 +139,9 @@ def select_stage1(records: list[MCQ], cfg: Stage1Config, seed: int) -> tuple[lis
         simple = by[levels[0]]
         n = min(len(hard) / hard_w, len(simple) / simple_w)  # units of the ratio both sides can fill
         chosen = hard[:round(n * hard_w)] + simple[:round(n * simple_w)]
+        if len(chosen) < (len(hard) + len(simple)) / 2:       # one side nearly empty (1 Easy : 108
+            chosen = hard + simple                           # Moderate): every item, not 2 of them
+            info["fallback"] = "the ratio keeps under half the items: all of them are used"
     rng.shuffle(chosen)
     if cfg.max_items:
         chosen = chosen[:cfg.max_items]
