@@ -130,8 +130,10 @@ def ablation_section(root: Path, d: Path) -> list[str]:
               "|---|---:|---|---:|---:|---:|---|"]
     for step, t in table["paired"].items():
         lo, hi = t["ci"]
-        verdict = "improves (significant)" if lo is not None and lo > 0 else (
-            "worse (significant)" if hi is not None and hi < 0 else "no significant change")
+        up, down = lo is not None and lo > 0, hi is not None and hi < 0
+        both = t["mcnemar_p"] < 0.05             # significant only when both paired tests say so
+        verdict = ("improves (significant)" if up and both else "worse (significant)" if down and both
+                   else "CI excludes 0, McNemar does not" if up or down else "no significant change")
         lines.append(f"| {step} | {pct(t['diff'])} | {ci_text(t['ci'])} | {t['only_a']} | {t['only_b']} | "
                      f"{t['mcnemar_p']:.3g} | {verdict} |")
     lines += _breakdowns(rows) + _ablation_plot(rows, d)
