@@ -218,3 +218,16 @@ def test_lora_stage_saves_merged_full_weights(tiny_model_dir, tmp_path):
     with safe_open(str(tmp_path / "lora" / "model.safetensors"), framework="pt") as f:
         keys = list(f.keys())
     assert keys and not any("lora" in k for k in keys)
+
+
+def test_resume_skips_a_checkpoint_cut_off_mid_save(tmp_path):
+    from fleming.train.sft import _last_checkpoint
+
+    for step, complete in ((2, True), (4, False)):        # killed while writing checkpoint-4
+        c = tmp_path / f"checkpoint-{step}"
+        c.mkdir()
+        (c / "model.safetensors").write_bytes(b"x")
+        if complete:
+            (c / "trainer_state.json").write_text("{}")
+    assert _last_checkpoint(tmp_path) == tmp_path / "checkpoint-2"
+    assert _last_checkpoint(tmp_path / "none") is None

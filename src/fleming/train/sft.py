@@ -202,5 +202,8 @@ def train_sft(
 
 
 def _last_checkpoint(d: Path) -> Path | None:
+    """The newest *complete* checkpoint: the Trainer writes trainer_state.json last, so a folder without it
+    was cut off mid-save by a kill and is skipped (resuming from it fails)."""
     ckpts = sorted(d.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])) if d.is_dir() else []
-    return ckpts[-1] if ckpts else None
+    done = [c for c in ckpts if (c / "trainer_state.json").is_file()]
+    return done[-1] if done else None
