@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from numba import njit
 
-from fleming.synth.distractors import count_siblings, pick_siblings, score_siblings
+from fleming.synth.distractors import pick_siblings
 from fleming.synth.masking import choose_observed
 from fleming.synth.prims import argsort_desc, ex_add, ex_reset, rand01, randint, sample_cum
+from fleming.synth.siblings import count_siblings, score_siblings
 
 
 @njit(cache=True, _nrt=False)

@@ -37,12 +37,13 @@ import numpy as np
 from fleming.kg.schema import ENTITY_TYPES, RELATION_NAMES, TYPE_CODE, norm_name, norm_names, norm_text
 from fleming.kg.store import KG
 from fleming.records import LETTERS, MAX_OPTIONS, MCQ, MIN_OPTIONS
+from fleming.synth.csr import node_column
 from fleming.synth.evidence import KINDS
 from fleming.synth.findings import min_age
 from fleming.synth.jsonl import Tables, arrow_strings, const_strings, write_lines
 from fleming.synth.kernel import Out
 from fleming.synth.render import DRAWS, Drawn, Pack, mix_draws, patient, render
-from fleming.synth.sampler import TypePlan, node_column
+from fleming.synth.sampler import TypePlan
 
 
 class Lookup:

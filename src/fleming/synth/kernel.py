@@ -27,11 +27,9 @@ from numba import njit
 
 from fleming.synth.distractors import (
     consistent_set,
-    count_siblings,
     mark_answers,
     pick_along_path,
     pick_siblings,
-    score_siblings,
 )
 from fleming.synth.evidence import HALLMARK, MAX_NEG, SPECIFIC, rule_out
 from fleming.synth.masking import choose_observed
@@ -51,6 +49,7 @@ from fleming.synth.prims import (
     shares_word,
 )
 from fleming.synth.sampler import SynthIndex
+from fleming.synth.siblings import count_siblings, score_siblings
 from fleming.synth.verify import verify_item
 
 REASONS = (

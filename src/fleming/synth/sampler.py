@@ -14,10 +14,21 @@ from collections import namedtuple
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
-from fleming.kg.schema import BY_NAME, FINDING_TYPES, INVERSE, TYPE_CODE
+from fleming.kg.schema import FINDING_TYPES, TYPE_CODE
 from fleming.kg.store import KG, closed_world
+from fleming.synth.csr import (
+    closed_feature_sets,
+    hop_is_closed,
+    inverse_name,
+    isa_closure,
+    keep_rows,
+    node_column,
+    reachable,
+    sampled_edges,
+    stack_hops,
+    union_csr,
+)
 from fleming.synth.evidence import RICH_FREQ_SHARE, RICH_MIN, SPECIFIC
 from fleming.synth.findings import finding_masks
 from fleming.synth.names import name_keys, same_disease_keys, word_keys
@@ -36,201 +47,6 @@ MODE_DIAGNOSIS, MODE_PATH, MODE_FINDING, MODE_CURATED = 0, 1, 2, 3
 CATALOGUE_ANSWERS = ("gene", "disease")     # a disease entry lists its genes: absence there is evidence
 LETHAL_ANCHOR = (r"\b(stillbirth|neonatal death|perinatal death|death in infancy|death in early infancy|"
                  r"fetal death|lethal|anencephaly|acrania|exencephaly|iniencephaly)\b")
-SAMPLE_MARK = "#sample"                      # edge ``field`` suffix of sampled edges (importers.hetionet)
-
-
-def node_column(kg: KG, name: str):
-    """One column of nodes.parquet (only that one is read)."""
-    import pyarrow.parquet as pq
-
-    if kg.path is None:
-        raise ValueError("this KG was built in memory; save() it first")
-    return pq.read_table(kg.path / "nodes.parquet", columns=[name]).column(name).combine_chunks()
-
-
-def inverse_name(rel: str) -> str:
-    """'treats' -> 'treated_by', 'treated_by' -> 'treats', symmetric 'resembles' -> itself."""
-    if rel in BY_NAME:
-        return BY_NAME[rel].inverse or rel
-    return INVERSE[rel]
-
-
-def hop_is_closed(rels: tuple[str, ...]) -> bool:
-    """A hop into findings: membership is closed over is_a (an annotated child implies its parent)."""
-    ranges = [BY_NAME[r].range if r in BY_NAME else BY_NAME[INVERSE[r]].domain for r in rels]
-    return all(rg <= FINDING_TYPES for rg in ranges)
-
-
-def _union_csr(kg: KG, rels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(indptr, indices, eids) of the union of relations (duplicates dropped), sorted per node."""
-    if len(rels) == 1:
-        c = kg.csr(rels[0])
-        return c.indptr, c.indices, c.eids.astype(np.int64, copy=False)
-    srcs, dsts, eids = [], [], []
-    for r in rels:
-        c = kg.csr(r)
-        srcs.append(np.repeat(np.arange(kg.n_nodes, dtype=np.int32), np.diff(c.indptr)))
-        dsts.append(c.indices)
-        eids.append(c.eids.astype(np.int64, copy=False))
-    s, d, e = np.concatenate(srcs), np.concatenate(dsts), np.concatenate(eids)
-    order = np.lexsort((d, s))
-    s, d, e = s[order], d[order], e[order]
-    keep = np.ones(len(s), dtype=bool)
-    keep[1:] = (s[1:] != s[:-1]) | (d[1:] != d[:-1])
-    s, d, e = s[keep], d[keep], e[keep]
-    indptr = np.zeros(kg.n_nodes + 1, dtype=np.int64)
-    np.cumsum(np.bincount(s, minlength=kg.n_nodes), out=indptr[1:])
-    return indptr, d.astype(np.int32, copy=False), e
-
-
-def sampled_edges(kg: KG) -> np.ndarray:
-    """Per edge: whether it comes from a sample (its ``field`` ends in SAMPLE_MARK)."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    if kg.path is None or kg.n_edges == 0:
-        return np.zeros(kg.n_edges, dtype=bool)
-    field = pq.read_table(kg.path / "edges.parquet", columns=["field"]).column("field").combine_chunks()
-    if hasattr(field, "dictionary"):                       # dictionary-encoded: test each value once
-        marks = np.asarray(pc.ends_with(field.dictionary, SAMPLE_MARK).fill_null(False), dtype=bool)
-        return marks[np.asarray(field.indices.fill_null(0))] & np.asarray(field.indices.is_valid())
-    return np.asarray(pc.ends_with(field, SAMPLE_MARK).fill_null(False), dtype=bool)
-
-
-def _keep(csr: tuple[np.ndarray, np.ndarray, np.ndarray], mask: np.ndarray):
-    """The CSR with only the entries where ``mask`` holds."""
-    ptr, idx, eid = csr
-    rows = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
-    new = np.zeros(len(ptr), dtype=np.int64)
-    np.cumsum(np.bincount(rows[mask], minlength=len(ptr) - 1), out=new[1:])
-    return new, idx[mask], eid[mask]
-
-
-def _stack(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n: int, n_edges: int):
-    """Hop CSRs stacked: indptr rows (int32 while every offset fits), one indices and one eids array."""
-    small = max(n_edges, sum(len(p[1]) for p in parts)) < 2**31 - 1
-    ptr = np.zeros((max(len(parts), 1), n + 1), dtype=np.int32 if small else np.int64)
-    off = np.zeros(len(parts) + 1, dtype=np.int64)
-    for h, (p, idx, _) in enumerate(parts):
-        ptr[h] = p
-        off[h + 1] = off[h] + len(idx)
-    idx = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int32)
-    eid = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
-    return ptr, idx.astype(np.int32, copy=False), eid.astype(np.int32 if small else np.int64, copy=False), off
-
-
-@njit(cache=True)
-def _ancestor_closure(n, pptr, pidx, cptr, cidx):
-    """Proper is_a ancestors of every node (sorted CSR), parents processed before children."""
-    pending = np.diff(pptr).astype(np.int64)
-    order = np.empty(n, np.int64)
-    head, tail = 0, 0
-    for v in range(n):
-        if pending[v] == 0:
-            order[tail] = v
-            tail += 1
-    while head < tail:
-        u = order[head]
-        head += 1
-        for j in range(cptr[u], cptr[u + 1]):
-            c = cidx[j]
-            pending[c] -= 1
-            if pending[c] == 0:
-                order[tail] = c
-                tail += 1
-    for v in range(n):                       # nodes on cycles: appended, they keep direct parents only
-        if pending[v] > 0:
-            order[tail] = v
-            tail += 1
-    start = np.zeros(n, np.int64)
-    size = np.zeros(n, np.int64)
-    buf = np.empty(max(16, 4 * len(pidx)), np.int32)
-    mark = np.full(n, -1, np.int64)
-    used = 0
-    for oi in range(n):
-        v = order[oi]
-        start[v] = used
-        for j in range(pptr[v], pptr[v + 1]):
-            p = pidx[j]
-            for q in range(-1, size[p]):
-                x = p if q < 0 else buf[start[p] + q]
-                if mark[x] != v:
-                    mark[x] = v
-                    if used >= len(buf):
-                        nb = np.empty(2 * len(buf), np.int32)
-                        nb[:used] = buf[:used]
-                        buf = nb
-                    buf[used] = x
-                    used += 1
-        size[v] = used - start[v]
-        buf[start[v]:used].sort()
-    ptr = np.zeros(n + 1, np.int64)
-    for v in range(n):
-        ptr[v + 1] = ptr[v] + size[v]
-    out = np.empty(ptr[n], np.int32)
-    for v in range(n):
-        out[ptr[v]:ptr[v + 1]] = buf[start[v]:start[v] + size[v]]
-    return ptr, out
-
-
-def _transpose(ptr: np.ndarray, idx: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    src = np.repeat(np.arange(n, dtype=np.int32), np.diff(ptr))
-    order = np.lexsort((src, idx))
-    tptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(idx, minlength=n), out=tptr[1:])
-    return tptr, src[order]
-
-
-def isa_closure(kg: KG) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(aptr, aidx, dptr, didx): proper is_a ancestors and descendants of every node."""
-    up, down = kg.csr("is_a"), kg.csr("has_subtype")
-    aptr, aidx = _ancestor_closure(kg.n_nodes, up.indptr, up.indices, down.indptr, down.indices)
-    dptr, didx = _transpose(aptr, aidx, kg.n_nodes)
-    return aptr, aidx, dptr, didx
-
-
-@njit(cache=True)
-def _closed_pass(n, ptr, idx, aptr, aidx, size, out):
-    """One pass over every node's features and their is_a ancestors, deduplicated: counts them into
-    ``size`` (cumulative) when ``out`` is empty, else writes them, sorted per node, at ``size``."""
-    mark = np.full(n, -1, np.int64)
-    fill = len(out) > 0
-    for v in range(n):
-        k = size[v]
-        for j in range(ptr[v], ptr[v + 1]):
-            f = idx[j]
-            for q in range(aptr[f] - 1, aptr[f + 1]):
-                x = f if q < aptr[f] else aidx[q]
-                if mark[x] != v:
-                    mark[x] = v
-                    if fill:
-                        out[k] = x
-                    k += 1
-        if fill:
-            out[size[v]:k].sort()
-        else:
-            size[v + 1] = k
-
-
-def closed_feature_sets(fwd: list, hops: list[int], n: int, aptr, aidx):
-    """(cslot, cptr, cidx): for each feature hop h (cslot[h] >= 0), every node's features closed over
-    is_a ancestors, so "r has f (or a descendant of f)" is one binary search in r's list."""
-    cslot = np.full(max(len(fwd), 1), -1, np.int64)
-    ptrs, idxs, off = [], [], 0
-    for k, h in enumerate(hops):
-        size = np.zeros(n + 1, np.int64)
-        _closed_pass(n, fwd[h][0], fwd[h][1], aptr, aidx, size, np.zeros(0, np.int32))
-        out = np.empty(size[-1], np.int32)
-        _closed_pass(n, fwd[h][0], fwd[h][1], aptr, aidx, size, out)
-        cslot[h] = k
-        ptrs.append(size + off)
-        idxs.append(out)
-        off += len(out)
-    small = off < 2**31 - 1
-    cptr = np.array(ptrs, dtype=np.int32 if small else np.int64).reshape(len(hops), n + 1) if hops \
-        else np.zeros((1, n + 1), np.int32)
-    cidx = np.concatenate(idxs) if idxs else np.zeros(0, np.int32)
-    return cslot, cptr, cidx
 
 
 @dataclass
@@ -242,18 +58,6 @@ class TypePlan:
     degree: np.ndarray        # total degree of each eligible anchor
     percentile: np.ndarray    # degree percentile among eligible anchors (0..100)
     decile: np.ndarray        # 1 = rarest tenth .. 10
-
-
-def _reachable(g_parts, hop_ids: list[int], end: np.ndarray, need: int) -> np.ndarray:
-    """Nodes with at least ``need`` paths along the hops to a node where ``end`` holds (paths back to the
-    anchor itself, or to its observed features, cannot be answers: callers raise ``need`` for them)."""
-    paths = end.astype(np.float64)
-    n = len(end)
-    for h in reversed(hop_ids):
-        ptr, idx, _ = g_parts[h]
-        src = np.repeat(np.arange(n, dtype=np.int32), np.diff(ptr))
-        paths = np.minimum(np.bincount(src, weights=paths[idx], minlength=n), float(need))
-    return paths >= need
 
 
 def rarity(deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -279,6 +83,7 @@ class SynthIndex:
         self.kg, self.cfg = kg, cfg
         self.unsupported: dict[str, str] = {}
         self._hop_ids: dict[tuple[str, ...], int] = {}
+        self._holder_counts: dict[int, np.ndarray] = {}
         self._fwd: list = []
         self._rev: list = []
         self.sampled = sampled_edges(kg)
@@ -308,8 +113,8 @@ class SynthIndex:
         fhs = sorted({p.arrays.fh for p in self.plans.values()})
         cslot, cptr, cidx = closed_feature_sets(self._fwd, fhs, kg.n_nodes, aptr, aidx)
         rich, rdeg = self._rich(fhs), self._anchor_degree(fhs)
-        hptr, hidx, heid, hoff = _stack(self._fwd, kg.n_nodes, kg.n_edges)
-        rptr, ridx, _, roff = _stack(self._rev, kg.n_nodes, kg.n_edges)
+        hptr, hidx, heid, hoff = stack_hops(self._fwd, kg.n_nodes, kg.n_edges)
+        rptr, ridx, _, roff = stack_hops(self._rev, kg.n_nodes, kg.n_edges)
         del self._fwd, self._rev                  # stacked copies from here on
         closed = np.array([hop_is_closed(k[0]) for k in self._hop_ids] or [False], dtype=np.bool_)
         group = np.where(np.isin(kg.type_codes, [TYPE_CODE[t] for t in FINDING_TYPES]), -1, kg.type_codes)
@@ -330,7 +135,7 @@ class SynthIndex:
         freq = self.kg.frequency[eid]
         usable = ~self._generic_findings[idx] & ~(freq < self.cfg.min_observed_frequency)
         rows = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
-        holders = np.bincount(idx, minlength=self.kg.n_nodes)
+        holders = self._holders(fh)
         n_use = np.bincount(rows, weights=usable, minlength=len(ptr) - 1)
         n_spec = np.bincount(rows, weights=usable & (holders[idx] <= SPECIFIC), minlength=len(ptr) - 1)
         return (n_use >= k) & (n_spec >= 2)
@@ -370,8 +175,14 @@ class SynthIndex:
         one finding held by at most SPECIFIC of them)."""
         deg = np.zeros(self.kg.n_nodes, dtype=np.int64)
         for h in fhs:
-            deg += np.bincount(self._fwd[h][1], minlength=self.kg.n_nodes)
+            deg += self._holders(h)
         return deg
+
+    def _holders(self, h: int) -> np.ndarray:
+        """Per node: how many nodes hold it over hop h (counted once per hop, kept)."""
+        if h not in self._holder_counts:
+            self._holder_counts[h] = np.bincount(self._fwd[h][1], minlength=self.kg.n_nodes)
+        return self._holder_counts[h]
 
     def _rich(self, fhs: list[int]) -> np.ndarray:
         """Rich profiles (``evidence``): >= RICH_MIN findings over a feature hop, >= RICH_FREQ_SHARE of
@@ -442,13 +253,13 @@ class SynthIndex:
         key = (tuple(sorted(rels)), target)
         if key not in self._hop_ids:
             self._hop_ids[key] = len(self._fwd)
-            fwd = _union_csr(self.kg, key[0])
-            rev = _union_csr(self.kg, tuple(inverse_name(r) for r in key[0]))
+            fwd = union_csr(self.kg, key[0])
+            rev = union_csr(self.kg, tuple(inverse_name(r) for r in key[0]))
             if target is not None:
                 code = TYPE_CODE[target]
-                fwd = _keep(fwd, self.kg.type_codes[fwd[1]] == code)
+                fwd = keep_rows(fwd, self.kg.type_codes[fwd[1]] == code)
                 rows = np.repeat(self.kg.type_codes == code, np.diff(rev[0]))
-                rev = _keep(rev, rows)
+                rev = keep_rows(rev, rows)
             self._fwd.append(fwd)
             self._rev.append(rev)
         return self._hop_ids[key]
@@ -469,7 +280,7 @@ class SynthIndex:
             need = 2 if qt.answer in (None, qt.anchor) else 1
             if qt.masked and chain[0] == fh:           # answers among the features: not the observed ones
                 need = qt.observe[1] + 1
-            ok &= _reachable(self._fwd, chain, end, need)
+            ok &= reachable(self._fwd, chain, end, need)
         anchors = np.flatnonzero(ok).astype(np.int32)
         if len(anchors) == 0:
             return None
