@@ -123,6 +123,9 @@ def _stats(url: str) -> dict:
         return json.loads(r.read())
 
 
+IN_FLIGHT = 8
+
+
 @pytest.mark.slow
 def test_sigkill_mid_distillation_then_rerun(toy_kg, tmp_path):
     n = 80
@@ -167,13 +170,17 @@ def test_sigkill_mid_distillation_then_rerun(toy_kg, tmp_path):
         proc.wait()
         done_before = len(journal.read_text().splitlines())
         killed = _stats(url)
-        assert 0 < done_before < n and killed["answered"] > 0
+        # more answered than could be in flight at once (concurrency 4 per backend, teacher and
+        # validator: 8), so a run that ignored its cache would repeat more than the bound below
+        assert 0 < done_before < n and killed["answered"] > 2 * IN_FLIGHT
         r = _cli("cot", "cot.yaml", "--out", "out", cwd=tmp_path)
         assert r.returncode == 0, r.stderr
         after = _stats(url)
     finally:
         server.kill()
-    assert after["repeated"] == 0  # no request answered before the kill was sent again
+    # a stored answer is never asked again; only those in flight at the kill (answered by the
+    # server, never stored by the killed client) may be
+    assert after["repeated"] <= IN_FLIGHT
     assert after["answered"] > killed["answered"]
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert stats["in"] == n and stats["reconciles"]
