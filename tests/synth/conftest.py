@@ -45,8 +45,9 @@ class ParquetCheck:
     none of their organ systems, and the key finding is annotated at frequency >= 0.8; no observed
     finding is annotated on the key at a frequency below 0.3; two observed findings are held by at most
     100 anchors, one annotated on the key at >= 0.8 (or without a frequency); no two options, nor an
-    option and an observed finding, share a content word of their names; no option or stated negative
-    is sex-specific; a gene question's disease (and an allelic answer) has at most 2 genes.
+    option and an observed finding, share a content word of their names, nor an option and an observed
+    finding the root of one (5 letters after a prefix: 'Hypersulfaturia' / 'sulfate'); no option or
+    stated negative is sex-specific; a gene question's disease (and an allelic answer) has at most 2 genes.
     """
 
     def __init__(self, kg_dir: Path):
@@ -158,6 +159,13 @@ class ParquetCheck:
         ws = {re.sub(r"^([a-z]{3,}[^s])s$", r"\1", w) for w in re.split(r"[^a-z0-9_]+", name.lower())}
         return {w for w in ws if len(w) >= 4 and w not in GENERIC_WORDS}
 
+    @classmethod
+    def roots(cls, name: str) -> set[str]:
+        from fleming.synth.names import ROOT_PREFIXES, ROOT_STOP  # word lists (data)
+
+        ws = (re.sub(f"^({ROOT_PREFIXES})(?=[a-z]{{5}})", "", w) for w in cls.words(name) if "_" not in w)
+        return {w[:5] for w in ws if len(w) >= 5 and w[:5] not in ROOT_STOP}
+
     def n_holders(self, f: int) -> int:
         return len(set().union(*(self.inn[r].get(f, set()) for r in self.FEATS)))
 
@@ -179,7 +187,7 @@ class ParquetCheck:
             out += [f"{iid}: options {a!r} and {b!r} share a word" for b in names[:i]
                     if self.words(a) & self.words(b)]
         out += [f"{iid}: option {a!r} restates {o['name']!r}" for a in names for o in extra["observed"]
-                if self.words(a) & self.words(o["name"])]
+                if self.words(a) & self.words(o["name"]) or self.roots(a) & self.roots(o["name"])]
         sexed = [n["name"] for n in extra.get("negatives", [])] + [
             d["name"] for d in extra["distractors"] if self.types[self.index[d["id"]]] in FINDING_TYPES]
         out += [f"{iid}: {n!r} is sex-specific" for n in sexed if MALE.search(n) or FEMALE.search(n)]

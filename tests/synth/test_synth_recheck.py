@@ -87,10 +87,10 @@ def test_stats_reconcile_and_show_the_long_tail(default_items):
 
 
 @pytest.mark.slow
-def test_ten_thousand_default_items(default_kg, default_check, tmp_path):
-    stats = synthesize(default_kg, 10_000, SynthConfig(), seed=0, out_dir=tmp_path, samples=20)
+def test_five_thousand_default_items(default_kg, default_check, tmp_path):
+    stats = synthesize(default_kg, 5_000, SynthConfig(), seed=0, out_dir=tmp_path, samples=20, workers=2)
     items = [json.loads(x) for x in (tmp_path / "items.jsonl").read_text().splitlines()]
-    assert len(items) == 10_000 == stats["n_items"]
+    assert len(items) == 5_000 == stats["n_items"]
     assert [p for it in items for p in default_check.problems(it)] == []
     assert stats["rarity_deciles"]["rarest_30pct_ratio"] > 1.3
     assert (tmp_path / "samples.md").read_text().count("(answer)") == 20

@@ -36,6 +36,7 @@ from fleming.synth.prims import (
     first_missing,
     hop_hi,
     hop_lo,
+    named_after,
     new_stamp,
     randint,
     rhop_hi,
@@ -144,7 +145,7 @@ def _word_clash(g, w, c, ans, npick, obs, n_obs):
     if shares_word(g, c, ans):
         return True
     for i in range(n_obs):
-        if shares_word(g, c, obs[i]):
+        if named_after(g, obs[i], c):
             return True
     for i in range(npick):  # noqa: SIM110 - numba compiles no generator expressions
         if shares_word(g, c, w.pick[i]):

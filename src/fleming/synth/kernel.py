@@ -42,6 +42,7 @@ from fleming.synth.prims import (
     ex_reset,
     hop_hi,
     hop_lo,
+    named_after,
     rand01,
     randint,
     sample_cum,
@@ -205,7 +206,7 @@ def attempt(g, t, w, o, i):
         if ans < 0:
             return 2
         for j in range(n_obs):
-            if shares_word(g, ans, w.obs[j]):
+            if named_after(g, w.obs[j], ans):
                 return 12
         if _heterogeneous(g, t, a, ans):
             return 13

@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from fleming.synth.evidence import HALLMARK
-from fleming.synth.prims import KERNEL, hop_hi, hop_lo, rand01, related, shares_key, shares_word
+from fleming.synth.prims import KERNEL, hop_hi, hop_lo, named_after, rand01, related, shares_key
 
 SPREAD = 1000.0      # specificity of a finding held by r anchors: log(2 + SPREAD / (1 + r))
 
@@ -50,7 +50,7 @@ def choose_observed(g, fh, a, k, default_freq, min_freq, st, wbuf, out, out_eid)
         f = g.hidx[lo + j]
         fr = g.freq[g.heid[lo + j]]
         if wbuf[j] > best_w and not fr < HALLMARK and not g.generic[f] \
-                and not shares_key(g, f, a) and not shares_word(g, f, a):
+                and not shares_key(g, f, a) and not named_after(g, f, a):
             best, best_w = j, wbuf[j]
     if best >= 0 and k > 0:
         out[0] = g.hidx[lo + best]
@@ -73,7 +73,7 @@ def choose_observed(g, fh, a, k, default_freq, min_freq, st, wbuf, out, out_eid)
         total -= wbuf[pick]
         wbuf[pick] = 0.0
         f = g.hidx[lo + pick]
-        ok = not shares_key(g, f, a) and not shares_word(g, f, a) and not g.generic[f]   # gives it away
+        ok = not shares_key(g, f, a) and not named_after(g, f, a) and not g.generic[f]   # gives it away
         for i in range(got):
             if ok and related(g, f, out[i]):
                 ok = False

@@ -34,6 +34,15 @@ GENERIC_WORDS = STOP_WORDS + [
     "variant", "related", "associated", "group", "complex", "spectrum", "multiple", "abnormality",
     "anomaly", "anomalies", "malformation", "malformations", "developmental", "development", "impaired",
     "intellectual", "delay", "other", "combined", "deficit", "defect", "defects", "human", "generalized"]
+ROOT = 5                # letters of a word root (``root_keys``)
+ROOT_PREFIXES = "hyper|hypo|dys|poly|oligo|micro|macro|mega|pseudo|hemi|para"
+# roots of qualifiers, positions and measures: they name no disease
+ROOT_STOP = ["decre", "incre", "eleva", "reduc", "absen", "abnor", "lower", "upper", "bilat", "unila",
+             "dista", "proxi", "poste", "anter", "later", "media", "inter", "total", "perip", "centr",
+             "serum", "plasm", "level", "conce", "activ", "funct", "struc", "morph", "prese", "episo",
+             "recur", "persi", "trans", "prolo", "small", "large", "short", "narro", "broad",
+             "promi", "sever", "gener", "local", "focal", "diffu", "condi", "disor", "speci", "state",
+             "chang", "cells", "count"]
 SAME_JACCARD = 0.1    # an ORPHA and an OMIM entry with one gene set and this finding overlap: one disease
 _MASK62 = np.uint64((1 << 62) - 1)
 _WORDSET = np.uint64(1 << 62)
@@ -170,30 +179,58 @@ def same_disease_keys(kg, kptr: np.ndarray, kidx: np.ndarray) -> tuple[np.ndarra
     return new, key
 
 
-def word_keys(n_nodes: int, names) -> tuple[np.ndarray, np.ndarray]:
-    """(wptr, widx): per node, sorted hashes of the content words of its name (4+ letters, plural 's'
-    stripped, none of GENERIC_WORDS; a gene symbol's family); an allelic disorder sharing one with the
-    patient's disease
-    ('Glucocorticoid deficiency 4' / 'Familial glucocorticoid deficiency') may be that disease."""
+def _content_words(names, family: bool):
+    """(parent, words): the content words of each name (4+ letters, plural 's' stripped, none of
+    GENERIC_WORDS), with a gene symbol's family as one more word when ``family``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    # a gene symbol also carries its family ('NDUFB10', 'NDUFA1' -> fam_nduf; 'RPL15' -> fam_rpl): two
-    # genes of one family are never options together (four complex I subunits read as one answer)
-    fam = pc.replace_substring_regex(names.cast(pa.string()), r"^([A-Z]{2,4})([A-Z]*[0-9][A-Z0-9]*)$",
-                                     r"\1\2 fam_\1")
-    words = pc.utf8_split_whitespace(normalize(fam))
+    text = names.cast(pa.string())
+    if family:  # 'NDUFB10', 'NDUFA1' -> fam_nduf; 'RPL15' -> fam_rpl
+        text = pc.replace_substring_regex(text, r"^([A-Z]{2,4})([A-Z]*[0-9][A-Z0-9]*)$", r"\1\2 fam_\1")
+    words = pc.utf8_split_whitespace(normalize(text))
     parent = pc.list_parent_indices(words).to_numpy().astype(np.int64)
     flat = pc.replace_substring_regex(pc.list_flatten(words), r"^([a-z]{3,}[^s])s$", r"\1")
     keep = pc.and_(pc.greater_equal(pc.utf8_length(flat), 4),
                    pc.invert(pc.is_in(flat, value_set=pa.array(GENERIC_WORDS))))
     keep = np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
-    own = parent[keep]
-    key = (_hash(string_hashes(flat.filter(pa.array(keep)))) & _MASK62).astype(np.int64)
+    return parent[keep], flat.filter(pa.array(keep))
+
+
+def _csr(n_nodes: int, own: np.ndarray, words) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique word hashes per node as (ptr, idx)."""
+    key = (_hash(string_hashes(words)) & _MASK62).astype(np.int64)
     order = np.lexsort((key, own))
     own, key = own[order], key[order]
     uniq = np.r_[True, (own[1:] != own[:-1]) | (key[1:] != key[:-1])] if len(own) else np.zeros(0, bool)
     own, key = own[uniq], key[uniq]
-    wptr = np.zeros(n_nodes + 1, dtype=np.int64)
-    np.cumsum(np.bincount(own, minlength=n_nodes), out=wptr[1:])
-    return wptr, key
+    ptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(own, minlength=n_nodes), out=ptr[1:])
+    return ptr, key
+
+
+def word_keys(n_nodes: int, names) -> tuple[np.ndarray, np.ndarray]:
+    """(wptr, widx): per node, sorted hashes of the content words of its name (``_content_words``; a gene
+    symbol's family too: four complex I subunits read as one answer); an allelic disorder sharing one
+    with the patient's disease ('Glucocorticoid deficiency 4' / 'Familial glucocorticoid deficiency') may
+    be that disease."""
+    return _csr(n_nodes, *_content_words(names, family=True))
+
+
+def root_keys(n_nodes: int, names) -> tuple[np.ndarray, np.ndarray]:
+    """(sptr, sidx): per node, the roots of its content words: the first ROOT letters after one medical
+    prefix ('hypersulfaturia' -> 'sulfa', as 'sulfate'; 'Mucopolysacchariduria' / 'Mucopolysaccharidosis';
+    'immotile cilia' / 'Ciliary dyskinesia'), qualifiers ('decreased', 'peripheral') left out. An option
+    sharing a root with a stem finding is named after it (round 4 of the audit: 4 of 100 items), so the
+    two never meet; options among themselves may share roots ('Retinitis ...' beside 'Retinal ...' are fair
+    distractors)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    own, words = _content_words(names, family=False)
+    stem = pc.replace_substring_regex(words, f"^(?:{ROOT_PREFIXES})([a-z]{{{ROOT},}})$", r"\1")
+    root = pc.utf8_slice_codeunits(stem, 0, ROOT)
+    keep = pc.and_(pc.greater_equal(pc.utf8_length(stem), ROOT),
+                   pc.invert(pc.is_in(root, value_set=pa.array(ROOT_STOP))))
+    keep = np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
+    return _csr(n_nodes, own[keep], root.filter(pa.array(keep)))

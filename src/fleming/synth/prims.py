@@ -88,11 +88,11 @@ def related(g, x, y):
 
 
 @njit(**KERNEL, inline="always")
-def shares_key(g, x, y):
-    """True when x and y share a normalized name or synonym (sorted-list intersection)."""
-    i, ie, j, je = g.kptr[x], g.kptr[x + 1], g.kptr[y], g.kptr[y + 1]
+def meet(ptr, idx, x, y):
+    """True when the sorted key lists of rows x and y of the CSR (ptr, idx) intersect."""
+    i, ie, j, je = ptr[x], ptr[x + 1], ptr[y], ptr[y + 1]
     while i < ie and j < je:
-        a, b = g.kidx[i], g.kidx[j]
+        a, b = idx[i], idx[j]
         if a == b:
             return True
         if a < b:
@@ -100,21 +100,30 @@ def shares_key(g, x, y):
         else:
             j += 1
     return False
+
+
+@njit(**KERNEL, inline="always")
+def shares_key(g, x, y):
+    """True when x and y share a normalized name or synonym (``names.name_keys``)."""
+    return meet(g.kptr, g.kidx, x, y)
 
 
 @njit(**KERNEL)
 def shares_word(g, x, y):
     """True when the names of x and y share a content word (``names.word_keys``)."""
-    i, ie, j, je = g.wptr[x], g.wptr[x + 1], g.wptr[y], g.wptr[y + 1]
-    while i < ie and j < je:
-        a, b = g.widx[i], g.widx[j]
-        if a == b:
-            return True
-        if a < b:
-            i += 1
-        else:
-            j += 1
-    return False
+    return meet(g.wptr, g.widx, x, y)
+
+
+@njit(**KERNEL)
+def shares_root(g, x, y):
+    """True when the names of x and y share a word root (``names.root_keys``)."""
+    return meet(g.sptr, g.sidx, x, y)
+
+
+@njit(**KERNEL)
+def named_after(g, f, x):
+    """Option x is named after finding f (or a synonym): they share a content word or a word root."""
+    return shares_word(g, f, x) or shares_root(g, f, x)
 
 
 @njit(**KERNEL, inline="always")

@@ -31,12 +31,13 @@ from fleming.synth.csr import (
 )
 from fleming.synth.evidence import RICH_FREQ_SHARE, RICH_MIN, SPECIFIC
 from fleming.synth.findings import finding_masks
-from fleming.synth.names import name_keys, same_disease_keys, word_keys
+from fleming.synth.names import name_keys, root_keys, same_disease_keys, word_keys
 from fleming.synth.templates import QuestionType, SynthConfig
 
 GraphArrays = namedtuple("GraphArrays", "type_codes group freq aptr aidx dptr didx kptr kidx "
                                         "hptr hidx heid hoff rptr ridx roff closed cslot cptr cidx "
-                                        "nptr nidx rich generic minage system wptr widx sexed rdeg cworld")
+                                        "nptr nidx rich generic minage system wptr widx sptr sidx sexed rdeg "
+                                        "cworld")
 TypeArrays = namedtuple("TypeArrays", "anchors cum fh chain neg masked kmin kmax m n_distr min_distr "
                                       "max_attempts max_sibs max_consistent max_visit anchor_type "
                                       "answer_type default_freq rev_pure mode min_obs_freq max_genes")
@@ -119,11 +120,14 @@ class SynthIndex:
         closed = np.array([hop_is_closed(k[0]) for k in self._hop_ids] or [False], dtype=np.bool_)
         group = np.where(np.isin(kg.type_codes, [TYPE_CODE[t] for t in FINDING_TYPES]), -1, kg.type_codes)
         lacks = kg.csr("lacks_finding")
+        words = self._word_text()
         self.graph = GraphArrays(kg.type_codes, group.astype(np.int8), kg.frequency, aptr, aidx, dptr, didx,
                                  kptr, kidx, hptr, hidx, heid, hoff, rptr, ridx, roff, closed,
-                                 cslot, cptr, cidx, lacks.indptr.astype(np.int64), lacks.indices,
+                                 cslot, cptr, cidx, lacks.indptr.astype(np.int64),
+                                 np.array(lacks.indices, dtype=np.int32),  # writable on every KG: one
+                                 # numba specialization (a read-only copy compiled the kernels twice)
                                  rich, generic, minage, self._systems(aptr, dptr),
-                                 *word_keys(kg.n_nodes, self._word_text()), sexed, rdeg,
+                                 *word_keys(kg.n_nodes, words), *root_keys(kg.n_nodes, words), sexed, rdeg,
                                  np.array([closed_world(kg.path)], dtype=np.bool_))
 
     def _observable(self, fh: int, k: int) -> np.ndarray:

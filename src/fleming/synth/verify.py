@@ -40,6 +40,7 @@ from fleming.synth.prims import (
     has_closed,
     hop_hi,
     hop_lo,
+    named_after,
     rhop_hi,
     rhop_lo,
     shares_word,
@@ -166,7 +167,7 @@ def verify_item(g, t, w, a, obs, n_obs, cstamp, cons, n_cons, opts, n_opt, ans_p
             if shares_word(g, opts[i], opts[j]):
                 return NOT_DISTINCT
         for j in range(n_obs):                  # an option named after a stem finding
-            if shares_word(g, opts[i], obs[j]):
+            if named_after(g, obs[j], opts[i]):
                 return NOT_DISTINCT
     if len(t.chain) == 0:
         for i in range(n_opt):
