@@ -132,6 +132,9 @@ def test_sampled_relations_are_never_read_as_complete(tmp_path):
 
 def test_findings_need_an_age_that_allows_them():
     assert min_age("absent speech") >= 2 and min_age("primary amenorrhea") >= 12
+    # round 6 of the audit: post-partum hemorrhage in a 5-year-old, eunuchoid habitus at 4 months
+    assert min_age("postpartum hemorrhage") >= 12 and min_age("eunuchoid habitus") >= 12
+    assert min_age("tandem gait abnormality") >= 4
     assert min_age("intellectual disability, severe") >= 3 and min_age("hepatomegaly") == 0
 
 

@@ -35,11 +35,12 @@ NOT_A_DIAGNOSIS = r"\bsusceptibility\b|\bquantitative trait\b|\bprotection again
 MIN_AGE: tuple[tuple[str, float], ...] = (
     (r"speech|language|verbal|dysarthri|stutter|aphasi|echolalia|babbl|articulat", 2.0),
     (r"gait|walking|running|clumsi|handwriting|fine motor", 2.0),
+    (r"tandem", 5.0),
     (r"intellectual disability|mental retardation|cognitive|learning|dementia|memory|dyslexia|"
      r"dyscalculia|reading|writing|attention deficit|hyperactiv|school|autis|behavio", 3.0),
     (r"psychos|psychotic|schizophren|depressi|anxiety|suicid|bipolar|hallucinat|delusion|substance|"
      r"alcohol", 10.0),
-    (r"amenorrh", 15.0),
+    (r"amenorrh|post ?partum|puerper|eclampsia|miscarriage|spontaneous abortion|obstetric", 15.0),
     (r"nausea|pain|ache\b|myalgia|cramp|paresthesi|dysesthesi|numbness|fatigue|dizziness|vertigo|tinnitus|"
      r"pruritus|itch|photophobia|diplopia|exercise", 3.0),
     (r"visual field|scotoma|color vision|dyschromatopsia|visual acuity", 4.0),
@@ -47,7 +48,7 @@ MIN_AGE: tuple[tuple[str, float], ...] = (
     (r"infertil|azoosperm|oligosperm|erectile", 18.0),
     (r"pubert|menarche|menstru|menorrh|libido|gynecomastia|hirsutism|"
      r"azoosperm|oligosperm|oligozoosperm|hypogonadism|spermat|breast|ovarian failure|impotence|"
-     r"secondary sexual", 12.0),
+     r"secondary sexual|eunuchoid", 12.0),
 )
 _MIN_AGE = [(re.compile(p), a) for p, a in MIN_AGE]
 # Sex-specific findings or anchor names (English KG names): the patient's sex follows them (``render``);
@@ -58,7 +59,8 @@ MALE = re.compile(r"\b(male|males|men|man|boys?|testis|testes|testicular|scrot\w
                   r"microphallus|hypospadias|gynecomastia)\b", re.I)
 FEMALE = re.compile(r"\b(female|females|women|woman|girls?|ovar\w*|uter\w*|menstru\w*|menarche|amenorrh\w*|"
                     r"vagin\w*|vulv\w*|pregnan\w*|cervix|cervical insufficiency|mammary|lactation|"
-                    r"breast hypoplasia|clitor\w*|labia\w*)\b", re.I)
+                    r"breast hypoplasia|clitor\w*|labia\w*|post-?partum|puerper\w*|eclampsia|"
+                    r"preeclampsia|miscarriages?|obstetric)\b", re.I)
 
 
 def min_age(norm: str) -> float:
