@@ -163,7 +163,7 @@ class ParquetCheck:
     def roots(cls, name: str) -> set[str]:
         from fleming.synth.names import ROOT_PREFIXES, ROOT_STOP  # word lists (data)
 
-        ws = (re.sub(f"^({ROOT_PREFIXES})(?=[a-z]{{5}})", "", w) for w in cls.words(name) if "_" not in w)
+        ws = (re.sub(f"^({ROOT_PREFIXES})(?=[a-z]{{5,}}$)", "", w) for w in cls.words(name) if "_" not in w)
         return {w[:5] for w in ws if len(w) >= 5 and w[:5] not in ROOT_STOP}
 
     def n_holders(self, f: int) -> int:
