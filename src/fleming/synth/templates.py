@@ -117,7 +117,7 @@ class SynthConfig:
     min_options: int = _f(4, "fewer valid distractors: the attempt is dropped", ge=2, le=21)
     alpha: float = _f(2.5, "anchor weight ∝ (degree + 1) ** -alpha (2.5: the tail's items need open-world "
                       "evidence and specific hallmarks, which small profiles give less; on 10,000 default "
-                      "items 2.0 left the rarest-30% ratio at 1.12, 2.5 gives 1.58)",
+                      "items 2.0 left the rarest-30% ratio at 1.12, 2.5 gives 1.43 with the word-root rule)",
                       ge=0)
     rare_boost: float = _f(2.0, "... times this for rare-flagged anchors (Orphanet, DO, HPO)", gt=0)
     default_frequency: float = _f(0.5, "finding frequency where the source gives none", gt=0, le=1)
