@@ -65,7 +65,15 @@ def _csr_from_sorted(keys: np.ndarray, values: np.ndarray, eids: np.ndarray, n: 
     counts = np.bincount(keys, minlength=n)
     indptr = np.zeros(n + 1, dtype=np.int32 if len(values) < 2**31 else np.int64)   # half the memory
     np.cumsum(counts, out=indptr[1:])
-    return CSR(indptr, values, eids)
+    return _frozen(CSR(indptr, values, eids))
+
+
+def _frozen(c: CSR) -> CSR:
+    """The CSR with read-only arrays: the KG is immutable, and numba compiles one specialization for
+    every relation (a read-only slice of the loaded edges and a writable copy were two array types)."""
+    for a in (c.indptr, c.indices, c.eids):
+        a.flags.writeable = False
+    return c
 
 
 class KG:
@@ -215,7 +223,7 @@ class KG:
         rel, direction = resolve_relation(relation)
         if rel not in self._fwd:
             empty = np.zeros(0, dtype=np.int32)
-            return CSR(np.zeros(self.n_nodes + 1, dtype=np.int64), empty, empty)
+            return _frozen(CSR(np.zeros(self.n_nodes + 1, dtype=np.int64), empty, empty))
         if rel in self._sym:
             return self._sym[rel]
         return self._fwd[rel] if direction == "out" else self._rev[rel]

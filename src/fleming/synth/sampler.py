@@ -123,9 +123,7 @@ class SynthIndex:
         words = self._word_text()
         self.graph = GraphArrays(kg.type_codes, group.astype(np.int8), kg.frequency, aptr, aidx, dptr, didx,
                                  kptr, kidx, hptr, hidx, heid, hoff, rptr, ridx, roff, closed,
-                                 cslot, cptr, cidx, lacks.indptr.astype(np.int64),
-                                 np.array(lacks.indices, dtype=np.int32),  # writable on every KG: one
-                                 # numba specialization (a read-only copy compiled the kernels twice)
+                                 cslot, cptr, cidx, lacks.indptr.astype(np.int64), lacks.indices,
                                  rich, generic, minage, self._systems(aptr, dptr),
                                  *word_keys(kg.n_nodes, words), *root_keys(kg.n_nodes, words), sexed, rdeg,
                                  np.array([closed_world(kg.path)], dtype=np.bool_))
