@@ -49,12 +49,14 @@ grpo:
     trl: {{num_generations: 4, per_device_train_batch_size: 4, max_completion_length: 32, max_steps: 2,
           learning_rate: {lr}, save_steps: 1, logging_steps: 1}}
 eval: {{samples: 2, max_tokens: 32, batch_size: 16}}
+seeds: {{rl: {seeds}, workers: 2}}
 """
 
 
-def write(tmp_path: Path, kg: Path, lr: str = "1.0e-5", sft_steps: int = 6, g1: int = 2) -> Path:
+def write(tmp_path: Path, kg: Path, lr: str = "1.0e-5", sft_steps: int = 6, g1: int = 2, seeds: str = "[]"
+          ) -> Path:
     cfg = tmp_path / "run.yaml"
-    cfg.write_text(TOY.format(out=tmp_path / "run", kg=kg, lr=lr, sft_steps=sft_steps, g1=g1))
+    cfg.write_text(TOY.format(out=tmp_path / "run", kg=kg, lr=lr, sft_steps=sft_steps, g1=g1, seeds=seeds))
     return cfg
 
 
@@ -89,12 +91,39 @@ def test_run_every_stage_then_skip_then_rerun_grpo(tmp_path, default_kg, capsys)
     fleming("run", str(cfg))                       # nothing changed: every stage is skipped
     log = capsys.readouterr().out
     assert all(f"[run] {s}: done, skipped" in log for s in stages[:-1])
-    write(tmp_path, default_kg, lr="2.0e-5")       # a changed GRPO setting
+    write(tmp_path, default_kg, lr="2.0e-5", seeds="[0, 3, 4]")   # a changed GRPO setting, two more seeds
     fleming("run", str(cfg))
     log = capsys.readouterr().out
     assert all(f"[run] {s}: done, skipped" in log for s in stages[:stages.index("grpo1")])
     changed = "its config or an earlier stage changed"
     assert all(f"[run] {s}: {changed}" in log for s in ("grpo1", "grpo2", "eval"))
+    check_seeds(run)
+
+
+def check_seeds(run: Path) -> None:
+    """The rl_seeds stage: seeds 3 and 4 trained in their own folders from +CoT, the run's own seed 0 read
+    from the eval table, and the summary's figures recomputed here from the per-item results."""
+    table = json.loads((run / "eval" / "ablation.json").read_text())
+    summary = json.loads((run / "rl_seeds" / "summary.json").read_text())
+    for label in ("+RL1", "+RL2"):
+        row = summary["rows"][label]
+        assert row["seeds"] == [0, 3, 4]
+        per_seed = [table["rows"][label]["correct"]]
+        for s in (3, 4):
+            result = json.loads((run / "rl_seeds" / f"seed{s}" / "result.json").read_text())
+            assert result["seed"] == s
+            per_seed.append(result["rows"][label]["correct"])
+        assert all(set(c) == set(table["rows"]["+CoT"]["correct"]) for c in per_seed)
+        accs = [sum(c.values()) / len(c) for c in per_seed]
+        assert row["accuracy"] == pytest.approx(accs) and row["mean"] == pytest.approx(sum(accs) / 3)
+    sft = json.loads(next((run / "grpo1").rglob("grpo_stats.json")).read_text())["model_in"]
+    for s in (3, 4):
+        d = run / "rl_seeds" / f"seed{s}"
+        g1 = json.loads(next((d / "grpo1").rglob("grpo_stats.json")).read_text())
+        g2 = [json.loads(p.read_text()) for p in (d / "grpo2").rglob("grpo_stats.json")]
+        assert g1["seed"] == s and g1["model_in"] == sft and any((d / "grpo1").rglob("*.safetensors"))
+        assert g2 and all(g["seed"] == s for g in g2) and g2[0]["model_in"].startswith(str(d / "grpo1"))
+    assert "RL over seeds" in (run / "report.html").read_text()
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 STAGE_HELP = ("kg, synth, split, public, model, validator, refine, cot, base, sft, grpo1, grpo2, eval, "
-              "report")
+              "rl_seeds, report")
 
 
 def _run(config: Path | None, out: Path | None, fresh: bool, only: str | None, start: str | None,

@@ -85,6 +85,15 @@ class EvalSection:
 
 
 @dataclass
+class SeedsSection:
+    rl: list[int] = field(default_factory=list, metadata={
+        "help": "more seeds for the two GRPO stages (the run's own grpo.seed is the first): each reruns "
+                "grpo1 and grpo2 from +CoT and is scored greedy on the eval split; the report gives the "
+                "mean and spread (fleming.pipeline.seeds)"})
+    workers: int = field(default=1, metadata={"help": "seeds run at once, one process each", "ge": 1})
+
+
+@dataclass
 class RunConfig:
     out: str = field(default="runs/demo", metadata={"help": "run directory (the CLI's --out wins)"})
     seed: int = field(default=0, metadata={"help": "the run's seed, passed to every stage"})
@@ -104,6 +113,7 @@ class RunConfig:
     grpo: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "the GRPO config (fleming train grpo): stage1, mining, stage2"})
     eval: EvalSection = field(default_factory=EvalSection)
+    seeds: SeedsSection = field(default_factory=SeedsSection)
     source: str = field(default="", metadata={"help": "(set by the loader) where the config came from"})
 
 

@@ -62,7 +62,7 @@ def _refine_probe(cfg):
 
 def stages(cfg, root: Path) -> list[Stage]:
     """The run's stages, in order, each bound to ``cfg`` and ``root``."""
-    from fleming.pipeline import data, evaluate, train
+    from fleming.pipeline import data, evaluate, seeds, train
     from fleming.report import write_report
 
     kg = data.kg_dir(cfg, root)
@@ -88,6 +88,8 @@ def stages(cfg, root: Path) -> list[Stage]:
         st("grpo1", lambda d: train.run_grpo1(c, root, d, start("grpo1")), _grpo(c, 1), on["grpo1"]),
         st("grpo2", lambda d: train.run_grpo2(c, root, d, start("grpo2")), _grpo(c, 2), on["grpo2"]),
         st("eval", lambda d: evaluate.run_eval(c, root, d, kg), c.eval, c.eval.enabled),
+        st("rl_seeds", lambda d: seeds.run_rl_seeds(c, root, d, kg), {"seeds": c.seeds, "grpo": c.grpo},
+           bool(c.seeds.rl) and c.eval.enabled and on["sft"] and on["grpo1"] and on["grpo2"]),
         st("report", lambda d: write_report(c, root, d), {"always": True}),
     ]
 

@@ -17,7 +17,7 @@ from fleming.report import training
 from fleming.report.sections import kg_section, read_json, refine_sections, synth_section
 
 STAGE_ORDER = ("kg", "synth", "split", "public", "model", "validator", "refine", "cot", "base", "sft",
-               "grpo1", "grpo2", "eval")
+               "grpo1", "grpo2", "eval", "rl_seeds")
 
 
 def timings(root: Path) -> list[str]:
@@ -72,6 +72,7 @@ def write_report(cfg, root: Path, d: Path) -> dict[str, Any]:
     parts += training.sft_section(root)
     parts += training.grpo_sections(root, d)
     parts += training.ablation_section(root, d)
+    parts += training.seeds_section(root)
     parts += training.benchmarks_section(root)
     parts += ["", "## Config", "", "```yaml",
               yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(cfg), default=str)), sort_keys=False),

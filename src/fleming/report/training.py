@@ -140,6 +140,24 @@ def ablation_section(root: Path, d: Path) -> list[str]:
     return lines
 
 
+def seeds_section(root: Path) -> list[str]:
+    """The RL rows over seeds (``fleming.pipeline.seeds``): every seed, mean, spread, gain over +CoT."""
+    s = read_json(root / "rl_seeds" / "summary.json")
+    if not s or not s.get("rows"):
+        return []
+    lines = ["", "## RL over seeds", "", f"{s['items']} {s['split']} items, greedy accuracy; +CoT "
+             f"{pct(s['cot_accuracy'])}. Gain = paired difference against +CoT on the same items.", "",
+             "| row | seeds | accuracy per seed | mean | sd | min-max | mean gain | seeds above +CoT | "
+             "seeds significant (McNemar p < 0.05) |", "|---|---|---|---:|---:|---|---:|---:|---:|"]
+    for label, r in s["rows"].items():
+        sig = sum(t["mcnemar_p"] < 0.05 and t["diff"] > 0 for t in r["vs_cot"].values())
+        seeds, accs = ", ".join(map(str, r["seeds"])), ", ".join(pct(a) for a in r["accuracy"])
+        spread = f"{pct(r['min'])}-{pct(r['max'])}"
+        lines.append(f"| {label} | {seeds} | {accs} | {pct(r['mean'])} | {pct(r['sd'])} | {spread} | "
+                     f"{pct(r['gain_mean'])} | {r['seeds_above_cot']} of {len(r['seeds'])} | {sig} |")
+    return lines
+
+
 def _breakdowns(rows: dict[str, Any]) -> list[str]:
     out = []
     for cat in ("question_type", "hops"):

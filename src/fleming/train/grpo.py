@@ -272,7 +272,8 @@ def run_grpo_stage(cfg: GRPOSection, stage: int, model: Path, records: list[MCQ]
     steps = trainer.state.global_step
     stopped = plateau.reason or ("max_steps" if args.max_steps > 0 and steps >= args.max_steps else "epochs")
     first_last = window_means(hist)
-    stats = {"stage": stage, "items": len(records), "selection": info, "steps": steps, "stopped": stopped,
+    stats = {"stage": stage, "seed": args.seed, "items": len(records), "selection": info, "steps": steps,
+             "stopped": stopped,
              "plateau_step": plateau.step, "train_loss": result.training_loss,
              "reward_first_last": first_last, "seconds": round(seconds, 1),
              "seconds_per_step": round(seconds / max(steps, 1), 3), "num_generations": args.num_generations,
