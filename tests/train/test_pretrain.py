@@ -57,3 +57,19 @@ def test_pretrain_learns_the_facts_and_saves_a_loadable_model(world_kg, tmp_path
     emb = model.get_input_embeddings().weight
     a, e = tok.convert_tokens_to_ids("seizure"), tok.convert_tokens_to_ids("Seizure")
     assert a != e and torch.equal(emb[a], emb[e])  # the alias reads as its entity
+
+
+@pytest.mark.slow
+def test_tied_embeddings_survive_save_load_and_aliases_tie_to_the_entity_ids(world_kg, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cfg = PretrainConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, bpe_vocab=400,
+                         max_steps=20, batch_size=4, warmup_steps=2, tie_embeddings=True)
+    pretrain(cfg, world_kg, tmp_path / "m", log=lambda s: None)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "m", use_safetensors=True)
+    tok = AutoTokenizer.from_pretrained(tmp_path / "m")
+    emb, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    assert model.config.tie_word_embeddings and head.data_ptr() == emb.data_ptr()
+    a, e = tok.convert_tokens_to_ids("seizure"), tok.convert_tokens_to_ids("Seizure")
+    assert torch.equal(head[a], head[e]) and e < a   # equal logits: greedy argmax takes the entity

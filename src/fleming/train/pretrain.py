@@ -38,6 +38,9 @@ class PretrainConfig:
     num_hidden_layers: int = field(default=4, metadata={"help": "transformer layers", "ge": 1})
     num_attention_heads: int = field(default=4, metadata={"help": "attention heads", "ge": 1})
     num_key_value_heads: int = field(default=2, metadata={"help": "key/value heads (GQA)", "ge": 1})
+    tie_embeddings: bool = field(default=False, metadata={
+        "help": "one matrix for input and output embeddings: writing the token an attention head reads "
+                "(a copy from the prompt) then needs no learnt input-to-output map (docs/ablation.md, V9)"})
     bpe_vocab: int = field(default=1024, metadata={"help": "BPE merges vocabulary for non-entity text",
                                                    "ge": 300})
     max_steps: int = field(default=2000, metadata={"help": "optimizer steps", "ge": 1})
@@ -103,7 +106,7 @@ def build_model(tok, cfg: PretrainConfig):
         vocab_size=len(tok), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
         num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
         num_key_value_heads=cfg.num_key_value_heads, max_position_embeddings=2048,
-        tie_word_embeddings=False, eos_token_id=eos, pad_token_id=pad, bos_token_id=None)
+        tie_word_embeddings=cfg.tie_embeddings, eos_token_id=eos, pad_token_id=pad, bos_token_id=None)
     torch.manual_seed(cfg.seed)
     model = Qwen2ForCausalLM(model_cfg)
     model.generation_config = GenerationConfig(eos_token_id=eos, pad_token_id=pad, bos_token_id=None)
@@ -182,7 +185,9 @@ def pretrain(cfg: PretrainConfig, kg_dir: Path, out: Path, log: Callable[[str], 
 
 
 def share_alias_embeddings(model, tok, alias_map: dict[str, str]) -> None:
-    """Each alias token reads as its entity: copy the entity's input embedding row into the alias's."""
+    """Each alias token reads as its entity: copy the entity's input embedding row into the alias's. With
+    tied embeddings the alias is then also an equal output candidate; ties go to the lower id, the entity's
+    (entities are added first), and chain SFT, whose targets are entities, separates the two."""
     import torch
 
     emb = model.get_input_embeddings().weight
