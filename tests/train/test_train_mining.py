@@ -85,3 +85,27 @@ def test_mine_with_the_tiny_model_persists_pools_and_uses_the_cache(tiny_model_d
     again_scores = (tmp_path / "round-1b" / "scores.jsonl").read_text().splitlines()
     assert [json.loads(x) for x in again_scores] == scores
     assert again["seconds"] < stats["seconds"]  # every rollout came from the cache
+
+
+@pytest.mark.slow
+def test_mine_scores_a_seeded_pool_and_counts_the_rest_as_not_scored(tiny_model_dir, tmp_path):
+    from fleming.train.mining import mine
+
+    def cfg(seed):
+        return build(GRPOSection, {"out": str(tmp_path / f"s{seed}"), "seed": seed, "mining": {
+            "backend": "hf", "k": 2, "max_tokens": 8, "batch": 16, "pool": 4}}, "", "t.yaml")
+
+    recs = [MCQ(id=f"q{i}", source="s", split="train", question=f"Finding {i}?",
+                options={"A": "Marfan syndrome", "B": "Noonan syndrome"}, answer=["AB"[i % 2]],
+                metadata=Metadata(difficulty="Moderate")) for i in range(10)]
+    picked = {}
+    for seed in (0, 1):
+        out = tmp_path / f"s{seed}" / "round-1"
+        stats = mine(cfg(seed), tiny_model_dir, recs, out, 1, log=lambda s: None)
+        scores = (out / "scores.jsonl").read_text().splitlines()
+        picked[seed] = {json.loads(x)["id"] for x in scores}
+        assert stats["rollouts"] == 8 and len(picked[seed]) == 4 and stats["reconciles"]
+        f = stats["filter"]
+        assert f["in"] == 10 and f["drop_reasons"]["not_in_scored_pool"] == 6
+        assert f["kept"] + f["dropped"] == 10
+    assert picked[0] != picked[1]          # the pool is drawn with the GRPO seed

@@ -67,6 +67,10 @@ class MiningConfig:
     hard_max_pass: float = field(default=0.2, metadata={
         "help": "pass rate at or below which an item is hard (repeated failures)", "ge": 0, "lt": 1})
     max_items: int | None = field(default=None, metadata={"help": "cap on the mixed set", "ge": 1})
+    pool: int | None = field(default=None, metadata={
+        "help": "items scored per round: a seeded sample of the training set (all when unset, as in the "
+                "paper; k rollouts per item make scoring all of a large set the cost of the stage on CPU)",
+        "ge": 1})
     dynamic_sampling: bool = field(default=False, metadata={
         "help": "drop items whose k rollouts all got the same reward (DAPO-style; beyond the paper)"})
     cache: bool = field(default=True, metadata={"help": "keep rollouts in OUT/mining-cache.sqlite"})
@@ -184,6 +188,8 @@ class MixFilter(Filter):
         if record.id in self.chosen:
             return True
         s = self.rows.get(record.id)
+        if s is None and self.mcfg.pool is not None:
+            return False, "not_in_scored_pool"
         if s is None or s["pass_rate"] is None:
             return False, "mining_error"
         if self.mcfg.dynamic_sampling and len(set(s["rewards"])) <= 1:
@@ -205,8 +211,11 @@ def mine(cfg, model: Path, records: list[MCQ], out: Path, round: int,
         raise ConfigError("mining: no records to score")
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(cfg.out) / "mining-cache.sqlite" if mcfg.cache else None
-    log(f"[mine] round {round}: {len(records)} items x {mcfg.k} rollouts with {model}")
-    rows, timing = score(records, Path(model), mcfg, (cfg.rewards.correctness, cfg.rewards.format),
+    scored = records
+    if mcfg.pool is not None and mcfg.pool < len(records):
+        scored = random.Random(cfg.seed + round).sample(records, mcfg.pool)
+    log(f"[mine] round {round}: {len(scored)} of {len(records)} items x {mcfg.k} rollouts with {model}")
+    rows, timing = score(scored, Path(model), mcfg, (cfg.rewards.correctness, cfg.rewards.format),
                          cfg.prompt_id, cache)
     write_jsonl(out / "scores.jsonl", rows)
     pool = pools(rows, mcfg.hard_max_pass)
