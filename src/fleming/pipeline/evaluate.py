@@ -123,13 +123,18 @@ def paired(a: dict[str, bool], b: dict[str, bool], seed: int = 0) -> dict[str, A
             "only_a": only_a, "only_b": only_b, "mcnemar_p": mcnemar_exact(only_a, only_b)}
 
 
+def chain_order(cfg) -> str:
+    """The order the CoT stage wrote its chains in (``cot.teacher.order``), for the faithfulness measure."""
+    return (cfg.cot.get("teacher") or {}).get("order", "path")
+
+
 def run_eval(cfg, root: Path, d: Path, kg: Path) -> dict[str, Any]:
     from fleming.pipeline.train import trained_rows
 
     records = list(read_records(root / "split" / f"{cfg.eval.split}.jsonl"))
     rows: dict[str, Any] = {}
+    order = chain_order(cfg)
     for stage, label, ckpt in trained_rows(root):
-        order = (cfg.cot.get("teacher") or {}).get("order", "path")
         rows[label] = {"stage": stage, **evaluate_row(ckpt, records, d / stage, cfg.eval, kg, order)}
     labels = list(rows)
     tests = {f"{a} -> {b}": paired(rows[a]["correct"], rows[b]["correct"])

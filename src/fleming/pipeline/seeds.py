@@ -30,14 +30,12 @@ def _seed_config(cfg, seed: int):
 
 def run_seed(cfg, root: Path, seed: int, d: Path, kg: Path) -> dict[str, Any]:
     """grpo1 and grpo2 for one seed from the +CoT checkpoint, then both rows greedy on the eval split."""
-    import json
-
     from fleming.pipeline import train
-    from fleming.pipeline.evaluate import evaluate_row
+    from fleming.pipeline.evaluate import chain_order, evaluate_row
 
     done = d / "result.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        return train.read_json(done)
     scfg = _seed_config(cfg, seed)
     on = {"sft": cfg.sft.get("enabled", True), "grpo1": True, "grpo2": True}
     start = train.start_model(scfg, root, "grpo1", on)
@@ -45,7 +43,7 @@ def run_seed(cfg, root: Path, seed: int, d: Path, kg: Path) -> dict[str, Any]:
     train.run_grpo2(scfg, root, d / "grpo2", train.checkpoint(d / "grpo1"))
     records = list(read_records(root / "split" / f"{cfg.eval.split}.jsonl"))
     ev = dataclasses.replace(cfg.eval, samples=1)
-    order = (cfg.cot.get("teacher") or {}).get("order", "path")
+    order = chain_order(cfg)
     rows = {}
     for stage, label in RL_ROWS:
         row = evaluate_row(train.checkpoint(d / stage), records, d / "eval" / stage, ev, kg, order)
@@ -84,11 +82,11 @@ def summarize(per_seed: list[dict[str, Any]], cot_correct: dict[str, bool]) -> d
 
 def run_rl_seeds(cfg, root: Path, d: Path, kg: Path) -> dict[str, Any]:
     """Every extra seed (in parallel processes), then the summary over them and the run's own seed."""
-    import json
+    from fleming.pipeline.train import grpo_config, read_json
 
-    table = json.loads((root / "eval" / "ablation.json").read_text())
+    table = read_json(root / "eval" / "ablation.json")
     rows = table["rows"]
-    own = {"seed": cfg.grpo.get("seed", 0),
+    own = {"seed": grpo_config(cfg).seed,
            "rows": {label: {"accuracy": rows[label]["greedy"]["accuracy"], "correct": rows[label]["correct"]}
                     for _, label in RL_ROWS if label in rows}}
     seeds = [s for s in cfg.seeds.rl if s != own["seed"]]
