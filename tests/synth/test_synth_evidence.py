@@ -150,7 +150,7 @@ def test_generic_terms_never_serve_as_findings_or_mechanisms():
              "Sudden cardiac death"]
     types = np.array([TYPE_CODE[t] for t in ("phenotype", "phenotype", "phenotype", "drug_class",
                                              "drug_class", "phenotype", "phenotype", "phenotype")])
-    generic, age, _ = finding_masks(pa.array(names), types, np.full(8, 3), np.zeros(8, int),
+    generic, age, _, _ = finding_masks(pa.array(names), types, np.full(8, 3), np.zeros(8, int),
                                  [TYPE_CODE["phenotype"]], TYPE_CODE["drug_class"])
     assert generic.tolist() == [True, True, False, True, False, False, True, True]
     assert (age == 0).all()
@@ -253,3 +253,28 @@ def test_a_slice_of_the_default_kg_gives_every_hpo_type(default_kg, tmp_path, ch
     assert [p for it in items for p in check.problems(it)] == []
     kinds = [k for it in items for k in it["metadata"]["extra"]["discriminators"].values()]
     assert kinds.count("closed_world") > len(kinds) / 2
+
+
+def test_traits_histology_and_restated_findings():
+    import numpy as np
+    import pyarrow as pa
+
+    from fleming.kg.schema import TYPE_CODE
+    from fleming.synth.findings import finding_masks
+    from fleming.synth.items import _restated
+
+    names = ["Lactase persistence/nonpersistence", "Epidermal acanthosis", "Acanthosis nigricans",
+             "Lactose intolerance"]
+    types = np.array([TYPE_CODE["disease"]] + [TYPE_CODE["phenotype"]] * 3)
+    generic, _, _, histo = finding_masks(pa.array(names), types, np.full(4, 3), np.zeros(4, int),
+                                         [TYPE_CODE["phenotype"]], TYPE_CODE["drug_class"])
+    assert generic.tolist() == [True, False, False, False]        # a trait is no diagnosis (round 6)
+    assert histo.tolist() == [False, True, False, False]
+
+    class Words:
+        words = {0: ("low tetrahydrocortisol plus 5 alpha thf tetrahydrocortisone ratio",),
+                 1: ("reduced urine retrahydrocortisol plus 5 alpha thf to tetrahydrocortisone ratio",),
+                 2: ("obesity",), 3: ("proximal muscle weakness",), 4: ("distal muscle weakness",)}
+
+    assert _restated(Words, [0, 1, 2])                           # audit round 6, item 49
+    assert not _restated(Words, [0, 2, 3]) and not _restated(Words, [3, 4, 2])

@@ -102,3 +102,30 @@ def test_extra_pack_files_and_their_errors(tmp_path):
         load_pack("qq")
     with pytest.raises(ConfigError, match="questions.nope"):
         render(pack, "nope", ["A"], [], None, patient(pack, [], [], Mix(0)), Mix(0))
+
+
+def test_microscopy_findings_are_a_biopsy_result_not_a_complaint():
+    from fleming.synth.findings import is_histology
+
+    # audit round 6: 'presents with hyperparakeratosis, edema, and epidermal acanthosis'
+    assert is_histology("hyperparakeratosis") and is_histology("epidermal acanthosis")
+    assert is_histology("ragged red muscle fibers") and is_histology("hyaline membranes")
+    assert is_histology("intracellular accumulation of autofluorescent lipopigment storage material")
+    assert not is_histology("acanthosis nigricans") and not is_histology("muscle weakness")
+    assert not is_histology("myofibrillar myopathy")
+    pack = load_pack("en")
+    who = patient(pack, ["Childhood onset"], [], Mix(3))
+    for seed in range(20):
+        q = render(pack, "diagnosis", ["Edema"], [], None, who, Mix(seed), ["Cellulitis"],
+                   ["Hyperparakeratosis", "Epidermal acanthosis"]).question
+        m = re.search(r"(A biopsy shows|Biopsy findings include) hyperparakeratosis and epidermal "
+                      r"acanthosis\.", q)
+        assert m, q
+        complaint = q[:m.start()]
+        assert "edema" in complaint and not re.search("acanthosis|hyperparakeratosis", complaint)
+        assert m.end() < q.index("no cellulitis")
+    alone = render(pack, "diagnosis", [], [], None, who, Mix(1), [], ["Ragged-red muscle fibers"])
+    assert alone.stem_id == "tests_only" and "ragged-red muscle fibers" in alone.question
+    zh = render(load_pack("zh"), "diagnosis", ["Edema"], [], None, patient(load_pack("zh"), [], [], Mix(1)),
+                Mix(1), [], ["Acantholysis"])
+    assert "活检显示" in zh.question

@@ -208,10 +208,10 @@ def companion(g, fh, p, o):
 @njit(**KERNEL)
 def pick_negative(g, fh, w, d, a, obs, n_obs):
     """The hallmark of d to state as absent: a clinical sign or symptom (no lab or histology result
-    the stem never mentions testing for), the most frequent (obligate first), then the most specific
-    (held by the fewest anchors); not generic, for any age, nothing the key a has related to it
-    (``touches``), not related to the observed findings, in their organ systems or their companion
-    (``companion``), nor to the negatives already stated; -1 if none."""
+    the stem never mentions testing for, ``findings.HISTOLOGY``), the most frequent (obligate first),
+    then the most specific (held by the fewest anchors); not generic, for any age, nothing the key a
+    has related to it (``touches``), not related to the observed findings, in their organ systems or
+    their companion (``companion``), nor to the negatives already stated; -1 if none."""
     lo, hi = hop_lo(g, fh, d), hop_hi(g, fh, d)
     n = hi - lo
     start = randint(w.st, n) if n > 0 else 0
@@ -219,7 +219,8 @@ def pick_negative(g, fh, w, d, a, obs, n_obs):
     for q in range(n):
         j = lo + (start + q) % n
         p, f = g.hidx[j], g.freq[g.heid[j]]
-        if not f >= HALLMARK or g.generic[p] or g.sexed[p] or g.minage[p] > 0 or g.type_codes[p] != PHENOTYPE:
+        if (not f >= HALLMARK or g.generic[p] or g.sexed[p] or g.histo[p] or g.minage[p] > 0
+                or g.type_codes[p] != PHENOTYPE):
             continue
         deg = rhop_hi(g, fh, p) - rhop_lo(g, fh, p)      # how many anchors have it: fewer = specific
         if f < best_f or (f == best_f and deg >= best_deg) or touches(g, fh, a, p):

@@ -8,6 +8,10 @@
   drug classes, enzyme inhibition or induction that is
   no mechanism of action ('Cytochrome P450 3A4 Inhibitors'). They are never observed, stated absent,
   nor options.
+- *Histology* (``HISTOLOGY``): findings seen only under the microscope ('Epidermal acanthosis', 'Ragged-red
+  muscle fibers', 'Hyaline membranes'). Blind audits found them read as complaints ('presents with
+  hyperparakeratosis'); the stem reports them as a biopsy result (``render``) and never states one
+  absent (the stem mentions no biopsy of a competitor).
 - ``MIN_AGE``: the youngest age (years) at which a finding can be noticed ('absent speech' needs a
   child old enough to speak, 'amenorrhea' a postpubertal girl). The stated age is raised to it
   (``render.patient``); pertinent negatives use only findings without one.
@@ -31,7 +35,15 @@ GENERIC_NAME = (r"^(abnormal|abnormality|abnormalities|aplasia hypoplasia|morpho
 LETHAL = r"\b(anencephaly|iniencephaly|acrania|exencephaly|stillbirth|fetal death|lethal)\b"
 # A disease entry that is no diagnosis: a risk allele or a trait ('Thyrotoxic periodic paralysis,
 # susceptibility to, 2'), never the patient's disease nor an option.
-NOT_A_DIAGNOSIS = r"\bsusceptibility\b|\bquantitative trait\b|\bprotection against\b|\bresistance to\b"
+NOT_A_DIAGNOSIS = (r"\bsusceptibility\b|\bquantitative trait\b|\bprotection against\b|\bresistance to\b"
+                   r"|\bpersistence\b")         # 'Lactase persistence/nonpersistence': a trait
+# Microscopy-only findings (normalized names; RE2, so no look-ahead: 'acanthosis nigricans' is a sign).
+HISTOLOGY = (r"\b(epidermal acanthosis|acantholysis|(hyper)?parakeratosis|orthokeratosis|hypergranulosis|"
+             r"hypogranulosis|spongiosis|dyskeratosis|hyaline membranes?|ragged.red|lipofuscin|lipopigment|"
+             r"storage material|autofluorescent|"
+             r"inclusion bod(y|ies)|histolog[a-z]*|biops[a-z]*|electron microscop[a-z]*|ultrastructur[a-z]*|"
+             r"muscle fib(er|re)s?|fib(er|re) (type|size|splitting|necrosis|atrophy|predominance|"
+             r"grouping))\b")
 MIN_AGE: tuple[tuple[str, float], ...] = (
     (r"speech|language|verbal|dysarthri|stutter|aphasi|echolalia|babbl|articulat", 2.0),
     (r"gait|walking|running|clumsi|handwriting|fine motor", 2.0),
@@ -51,6 +63,7 @@ MIN_AGE: tuple[tuple[str, float], ...] = (
      r"secondary sexual|eunuchoid", 12.0),
 )
 _MIN_AGE = [(re.compile(p), a) for p, a in MIN_AGE]
+_HISTOLOGY = re.compile(HISTOLOGY)
 # Sex-specific findings or anchor names (English KG names): the patient's sex follows them (``render``);
 # such a finding is never an option nor a stated negative (no 'gynecomastia' offered for a girl, no
 # 'There is no cryptorchidism' about one).
@@ -73,9 +86,9 @@ def min_age(norm: str) -> float:
 
 
 def finding_masks(names, types: np.ndarray, n_anc: np.ndarray, n_desc: np.ndarray,
-                  finding_codes: list[int], class_code: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(generic bool, min_age float32, sexed bool) per node, from a pyarrow names array (see the
-    module docstring)."""
+                  finding_codes: list[int], class_code: int) -> tuple[np.ndarray, ...]:
+    """(generic bool, min_age float32, sexed bool, histology bool) per node, from a pyarrow names array
+    (see the module docstring)."""
     import pyarrow.compute as pc
 
     from fleming.synth.names import normalize
@@ -99,4 +112,14 @@ def finding_masks(names, types: np.ndarray, n_anc: np.ndarray, n_desc: np.ndarra
     for rx in (MALE, FEMALE):
         hit = pc.match_substring_regex(names.cast("string"), rx.pattern, ignore_case=True)
         sexed |= np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool) & finding
-    return by_name | grouping, age, sexed
+    histo = pc.match_substring_regex(norm, HISTOLOGY).to_numpy(zero_copy_only=False)
+    return by_name | grouping, age, sexed, np.asarray(histo, dtype=bool) & finding
+
+
+def is_histology(norm: str) -> bool:
+    """A finding's normalized name is a microscopy result (``HISTOLOGY``).
+
+    >>> is_histology("epidermal acanthosis"), is_histology("acanthosis nigricans")
+    (True, False)
+    """
+    return _HISTOLOGY.search(norm) is not None

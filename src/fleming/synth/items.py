@@ -39,11 +39,23 @@ from fleming.kg.store import KG
 from fleming.records import LETTERS, MAX_OPTIONS, MCQ, MIN_OPTIONS
 from fleming.synth.csr import node_column
 from fleming.synth.evidence import KINDS
-from fleming.synth.findings import min_age
+from fleming.synth.findings import is_histology, min_age
 from fleming.synth.jsonl import Tables, arrow_strings, const_strings, write_lines
 from fleming.synth.kernel import Out
 from fleming.synth.render import DRAWS, Drawn, Pack, mix_draws, patient, render
 from fleming.synth.sampler import TypePlan
+
+RESTATED = 80      # token_sort_ratio of two findings' names at which the stem says one thing twice
+
+
+def _restated(lk: Lookup, obs) -> bool:
+    """Two observed findings with nearly the same words ('Low tetrahydrocortisol plus 5-alpha-THF/
+    tetrahydrocortisone ratio' beside 'Reduced urine ... tetrahydrocortisone ratio': HPO keeps both, a
+    reader sees one finding twice). is_a-related pairs never get here (``masking``)."""
+    from rapidfuzz.fuzz import token_sort_ratio
+
+    n = [lk.words[x][0] for x in obs]
+    return any(token_sort_ratio(n[i], n[j]) >= RESTATED for i in range(len(n)) for j in range(i))
 
 
 class Lookup:
@@ -263,6 +275,8 @@ class ItemBuilder:
         flat = (lk.words[x][0].replace(" ", "") for x in obs)
         if named or any(len(f) >= 8 and f in squeezed for f in flat):
             return "render: the answer's name restates a stem finding"
+        if _restated(lk, obs):
+            return "render: two stem findings restate each other"
         if qt.masked:
             a_attrs = lk.attrs[a]
             age = max([min_age(lk.words[x][0]) for x in obs] or [0.0])
@@ -273,11 +287,12 @@ class ItemBuilder:
                       f'"sex_from":{_str(who.sex_from)}}}')
         else:
             who, who_js = None, "null"
-        sym, tests = [], []
+        sym, tests, histo = [], [], []
         for x, n in zip(obs, obs_names, strict=True):
-            (sym if pheno[x] else tests).append(n)
+            (histo if is_histology(lk.words[x][0]) else sym if pheno[x] else tests).append(n)
         neg_names = [names[x] for x in negs]
-        r = render(self.pack, qt.name, sym, tests, None if qt.masked else names[a], who, rng, neg_names)
+        r = render(self.pack, qt.name, sym, tests, None if qt.masked else names[a], who, rng, neg_names,
+                   histo)
         if lk.mentions(r.question, ans, True):
             return "render: the answer is named in the stem"
         ids = self.lookup.ids

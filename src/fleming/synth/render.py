@@ -132,6 +132,7 @@ class Pack:
     questions: dict[str, list[str]]
     negatives: dict[str, Any]             # sentences, pair, last: "There is no X or Y."
     space: str = " "                     # between sentences ('' for Chinese)
+    biopsy_sentence: tuple[str, ...] = ("A biopsy shows {tests}.",)    # microscopy findings
 
     def join(self, items: list[str]) -> str:
         if len(items) <= 1:
@@ -160,7 +161,7 @@ def _parse_pack(raw: Any, path: Path) -> Pack:
                 raw["onset"], stems,
                 list(raw["tests_sentence"]), list(raw["tests_only"]),
                 {k: list(v) for k, v in raw["questions"].items()}, dict(raw["negatives"]),
-                str(raw.get("space", " ")))
+                str(raw.get("space", " ")), tuple(raw.get("biopsy_sentence") or Pack.biopsy_sentence))
 
 
 @lru_cache(maxsize=16)
@@ -294,9 +295,10 @@ def negatives_sentence(pack: Pack, negatives: list[str], rng: Mix) -> str:
 
 
 def render(pack: Pack, qtype: str, symptoms: list[str], tests: list[str], anchor: str | None,
-           who: Patient | None, rng: Mix, negatives: list[str] = ()) -> Rendered:
+           who: Patient | None, rng: Mix, negatives: list[str] = (), histology: list[str] = ()) -> Rendered:
     """The question text: vignette (masked anchors, with the pertinent negatives) + the type's
-    question sentence."""
+    question sentence. Microscopy findings (``histology``) are a biopsy result, never a complaint; a
+    stem with nothing else reads as one with investigations only."""
     questions = pack.questions.get(qtype)
     if not questions:
         raise ConfigError(f"template pack {pack.language!r}: field 'questions.{qtype}': missing")
@@ -304,6 +306,8 @@ def render(pack: Pack, qtype: str, symptoms: list[str], tests: list[str], anchor
     question = questions[qi].format(anchor=anchor or "")
     if who is None:
         return Rendered(question, "named", qi, None)
+    if histology and not symptoms and not tests:
+        tests, histology = list(histology), ()
     sym = pack.join([finding_text(s) for s in symptoms])
     tst = pack.join([finding_text(s) for s in tests])
     if sym:
@@ -313,6 +317,9 @@ def render(pack: Pack, qtype: str, symptoms: list[str], tests: list[str], anchor
             stem += pack.space + rng.pick(pack.tests_sentence).format(tests=tst)
     else:
         stem_id, stem = "tests_only", rng.pick(pack.tests_only).format(patient=who.text, tests=tst)
+    if histology:
+        stem += pack.space + rng.pick(pack.biopsy_sentence).format(
+            tests=pack.join([finding_text(s) for s in histology]))
     if negatives:
         stem += pack.space + negatives_sentence(pack, list(negatives), rng)
     return Rendered(f"{stem}{pack.space}{question}", stem_id, qi, who)

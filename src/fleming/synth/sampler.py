@@ -37,7 +37,7 @@ from fleming.synth.templates import QuestionType, SynthConfig
 GraphArrays = namedtuple("GraphArrays", "type_codes group freq aptr aidx dptr didx kptr kidx "
                                         "hptr hidx heid hoff rptr ridx roff closed cslot cptr cidx "
                                         "nptr nidx rich generic minage system wptr widx sptr sidx sexed rdeg "
-                                        "cworld")
+                                        "cworld histo")
 TypeArrays = namedtuple("TypeArrays", "anchors cum fh chain neg masked kmin kmax m n_distr min_distr "
                                       "max_attempts max_sibs max_consistent max_visit anchor_type "
                                       "answer_type default_freq rev_pure mode min_obs_freq max_genes")
@@ -96,7 +96,7 @@ class SynthIndex:
                           self._hop(qt.negatives) if qt.negatives else -1) for qt in wanted}
         self.degree = kg.degree()
         aptr, aidx, dptr, didx = isa_closure(kg)
-        generic, minage, sexed = finding_masks(kg.names, kg.type_codes, np.diff(aptr), np.diff(dptr),
+        generic, minage, sexed, histo = finding_masks(kg.names, kg.type_codes, np.diff(aptr), np.diff(dptr),
                                                [TYPE_CODE[t] for t in FINDING_TYPES], TYPE_CODE["drug_class"])
         self._generic_findings = generic
         self._no_anchor = generic | self._lethal()   # no traits ('..., susceptibility to'), no disease
@@ -126,7 +126,7 @@ class SynthIndex:
                                  cslot, cptr, cidx, lacks.indptr.astype(np.int64), lacks.indices,
                                  rich, generic, minage, self._systems(aptr, dptr),
                                  *word_keys(kg.n_nodes, words), *root_keys(kg.n_nodes, words), sexed, rdeg,
-                                 np.array([closed_world(kg.path)], dtype=np.bool_))
+                                 np.array([closed_world(kg.path)], dtype=np.bool_), histo)
 
     def _observable(self, fh: int, k: int) -> np.ndarray:
         """Anchors that can pass the stem checks at all (``masking``, ``kernel._specific``): >= k features
