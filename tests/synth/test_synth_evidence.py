@@ -278,3 +278,19 @@ def test_traits_histology_and_restated_findings():
 
     assert _restated(Words, [0, 1, 2])                           # audit round 6, item 49
     assert not _restated(Words, [0, 2, 3]) and not _restated(Words, [3, 4, 2])
+
+
+def test_diseases_fatal_around_birth_are_never_the_patient(default_kg):
+    """A stem about a patient brought for evaluation: no disease with a perinatal-death finding, and none
+    whose name says it is fatal around birth (Meckel syndrome has no death annotation in HPO; audits met
+    2-year-olds with it in three rounds)."""
+    kg = KG.load(default_kg)
+    idx = SynthIndex(kg, SynthConfig())
+    anchors = idx.plans["diagnosis"].arrays.anchors
+    names = [kg.name(int(a)).lower() for a in anchors]
+    assert names and not [n for n in names if "meckel" in n or "lethal" in n]
+    meckel = [i for i in range(kg.n_nodes) if kg.name(i).startswith("Meckel syndrome")]
+    assert len(meckel) >= 5 and not set(meckel) & set(anchors.tolist())
+    c, anencephaly = kg.csr("symptom_of"), kg.index("HP:0002323")
+    holders = {int(r) for r in c.indices[c.indptr[anencephaly]:c.indptr[anencephaly + 1]]}
+    assert holders and not holders & set(anchors.tolist())

@@ -16,7 +16,7 @@ from fleming.synth.templates import parse_config
 from fleming.synth.verify import has_feature
 
 TOY = {
-    "n_options": 3, "min_options": 3, "chunk_size": 128, "max_attempts": 10,
+    "n_options": 3, "min_options": 3, "chunk_size": 128, "max_attempts": 10, "open_findings": True,
     "question_types": {
         "diagnosis": {"anchor": "disease", "weight": 2},
         "diagnosis_gene": {"anchor": "disease", "chain": ["associated_with"], "answer": "gene"},
@@ -74,6 +74,10 @@ def test_unsupported_type_is_reported(toy):
     _, _, synth = toy
     assert set(synth.index.plans) == {"diagnosis", "diagnosis_gene", "additional_finding"}
     assert "treated_by" in synth.index.unsupported["treatment"]
+    kg, cfg, _ = toy
+    default = SynthIndex(kg, parse_config({k: v for k, v in TOY.items() if k != "open_findings"}))
+    assert set(default.plans) == {"diagnosis", "diagnosis_gene"}         # an open-world KG: off by default
+    assert "open_findings" in default.unsupported["additional_finding"]
 
 
 def test_every_item_passes_the_parquet_recheck(toy, small_kg, checker):
