@@ -88,15 +88,16 @@ def test_fragment_caches_evicted_between_batches_give_the_same_items(default_kg)
 
 
 def test_pilot_leaves_out_types_the_kg_barely_supports(default_kg, tmp_path):
-    """Types whose pilot acceptance is under min_acceptance make no items and are reported with it."""
-    free = synthesize(default_kg, 200, SynthConfig(pilot_slots=64, min_acceptance=0.0), seed=4,
-                      out_dir=tmp_path / "a")
+    """Types whose pilot acceptance is under min_acceptance make no items and are reported with it
+    (additional_finding on, as open_findings allows, so that four types enter the pilot)."""
+    free = synthesize(default_kg, 200, SynthConfig(pilot_slots=64, min_acceptance=0.0, open_findings=True),
+                      seed=4, out_dir=tmp_path / "a")
     rates = free["pilot_acceptance"]
     assert len(rates) >= 4 and all(0 <= r <= 1 for r in rates.values())
     assert sum(r > 0 for r in rates.values()) >= 3          # allelic disorders may find none in 64 slots
     cut = sorted(rates.values())[len(rates) // 2]                       # leaves out the lower half
-    st = synthesize(default_kg, 200, SynthConfig(pilot_slots=64, min_acceptance=cut), seed=4,
-                    out_dir=tmp_path / "b")
+    st = synthesize(default_kg, 200, SynthConfig(pilot_slots=64, min_acceptance=cut, open_findings=True),
+                    seed=4, out_dir=tmp_path / "b")
     low = {t for t, r in rates.items() if r < cut}
     assert low and st["pilot_acceptance"] == rates
     assert set(st["question_types"]) == set(rates) - low
