@@ -294,3 +294,22 @@ def test_diseases_fatal_around_birth_are_never_the_patient(default_kg):
     c, anencephaly = kg.csr("symptom_of"), kg.index("HP:0002323")
     holders = {int(r) for r in c.indices[c.indptr[anencephaly]:c.indptr[anencephaly + 1]]}
     assert holders and not holders & set(anchors.tolist())
+
+
+def test_findings_pointing_opposite_ways_are_no_stem(default_kg):
+    """'Increased vertebral height' beside 'Platyspondyly' (flat vertebral bodies, by its synonyms), both
+    annotated to autosomal dominant brachyolmia, read as a self-contradictory stem (audit rounds 6-7)."""
+    import numpy as np
+
+    from fleming.synth.items import Lookup, _opposed
+
+    kg = KG.load(default_kg)
+    lk = Lookup(kg)
+    ids = {n: kg.index(i) for n, i in (("tall", "HP:0004570"), ("flat", "HP:0000926"),
+                                        ("obesity", "HP:0001513"), ("hypertelorism", "HP:0000316"),
+                                        ("hypotelorism", "HP:0000601"), ("short stature", "HP:0004322"))}
+    lk.add_nodes(np.array(list(ids.values())))
+    assert _opposed(lk, [ids["obesity"], ids["tall"], ids["flat"]])
+    assert _opposed(lk, [ids["hypertelorism"], ids["hypotelorism"]])
+    assert not _opposed(lk, [ids["tall"], ids["obesity"], ids["hypertelorism"]])
+    assert not _opposed(lk, [ids["flat"], ids["hypertelorism"]])       # opposite words, no shared parent
