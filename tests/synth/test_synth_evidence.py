@@ -291,6 +291,10 @@ def test_diseases_fatal_around_birth_are_never_the_patient(default_kg):
     assert names and not [n for n in names if "meckel" in n or "lethal" in n]
     meckel = [i for i in range(kg.n_nodes) if kg.name(i).startswith("Meckel syndrome")]
     assert len(meckel) >= 5 and not set(meckel) & set(anchors.tolist())
+    lethal = idx._lethal()
+    assert lethal[meckel].all()
+    diverticulum = [i for i in range(kg.n_nodes) if kg.name(i) == "Meckel diverticulum"]
+    assert diverticulum and not lethal[diverticulum].any()          # a gut anomaly, not the syndrome
     c, anencephaly = kg.csr("symptom_of"), kg.index("HP:0002323")
     holders = {int(r) for r in c.indices[c.indptr[anencephaly]:c.indptr[anencephaly + 1]]}
     assert holders and not holders & set(anchors.tolist())

@@ -50,7 +50,7 @@ LETHAL_ANCHOR = (r"\b(stillbirth|neonatal death|perinatal death|death in infancy
                  r"fetal death|lethal|anencephaly|acrania|exencephaly|iniencephaly)\b")
 # Diseases fatal before or around birth by their own name (HPO gives Meckel syndrome no death annotation;
 # audits found 2-year-olds with it in rounds 3, 6 and 7): never the patient's disease.
-LETHAL_NAME = r"\b(lethal|meckel|meckel gruber|fetal akinesia|hydrops fetalis)\b"
+LETHAL_NAME = r"\b(lethal|meckel syndrome|meckel like|meckel gruber|fetal akinesia|hydrops fetalis)\b"
 
 
 @dataclass
@@ -100,7 +100,8 @@ class SynthIndex:
         self.degree = kg.degree()
         aptr, aidx, dptr, didx = isa_closure(kg)
         generic, minage, sexed, histo = finding_masks(kg.names, kg.type_codes, np.diff(aptr), np.diff(dptr),
-                                               [TYPE_CODE[t] for t in FINDING_TYPES], TYPE_CODE["drug_class"])
+                                                      [TYPE_CODE[t] for t in FINDING_TYPES],
+                                                      TYPE_CODE["drug_class"])
         self._generic_findings = generic
         self._no_anchor = generic | self._lethal()   # no traits ('..., susceptibility to'), no disease
         #                                              fatal around birth (no patient brought for evaluation)
