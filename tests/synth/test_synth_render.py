@@ -105,14 +105,20 @@ def test_extra_pack_files_and_their_errors(tmp_path):
 
 
 def test_microscopy_findings_are_a_biopsy_result_not_a_complaint():
-    from fleming.synth.findings import is_histology
+    import numpy as np
+    import pyarrow as pa
+
+    from fleming.kg.schema import TYPE_CODE
+    from fleming.synth.findings import finding_masks
 
     # audit round 6: 'presents with hyperparakeratosis, edema, and epidermal acanthosis'
-    assert is_histology("hyperparakeratosis") and is_histology("epidermal acanthosis")
-    assert is_histology("ragged red muscle fibers") and is_histology("hyaline membranes")
-    assert is_histology("intracellular accumulation of autofluorescent lipopigment storage material")
-    assert not is_histology("acanthosis nigricans") and not is_histology("muscle weakness")
-    assert not is_histology("myofibrillar myopathy")
+    names = ["Hyperparakeratosis", "Epidermal acanthosis", "Ragged-red muscle fibers", "Hyaline membranes",
+             "Intracellular accumulation of autofluorescent lipopigment storage material",
+             "Acanthosis nigricans", "Muscle weakness", "Myofibrillar myopathy"]
+    types = np.full(len(names), TYPE_CODE["phenotype"])
+    histo = finding_masks(pa.array(names), types, np.full(len(names), 3), np.zeros(len(names), int),
+                          [TYPE_CODE["phenotype"]], TYPE_CODE["drug_class"])[3]
+    assert histo.tolist() == [True] * 5 + [False] * 3
     pack = load_pack("en")
     who = patient(pack, ["Childhood onset"], [], Mix(3))
     for seed in range(20):

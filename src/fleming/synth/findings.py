@@ -63,7 +63,6 @@ MIN_AGE: tuple[tuple[str, float], ...] = (
      r"secondary sexual|eunuchoid", 12.0),
 )
 _MIN_AGE = [(re.compile(p), a) for p, a in MIN_AGE]
-_HISTOLOGY = re.compile(HISTOLOGY)
 # Sex-specific findings or anchor names (English KG names): the patient's sex follows them (``render``);
 # such a finding is never an option nor a stated negative (no 'gynecomastia' offered for a girl, no
 # 'There is no cryptorchidism' about one).
@@ -114,12 +113,3 @@ def finding_masks(names, types: np.ndarray, n_anc: np.ndarray, n_desc: np.ndarra
         sexed |= np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool) & finding
     histo = pc.match_substring_regex(norm, HISTOLOGY).to_numpy(zero_copy_only=False)
     return by_name | grouping, age, sexed, np.asarray(histo, dtype=bool) & finding
-
-
-def is_histology(norm: str) -> bool:
-    """A finding's normalized name is a microscopy result (``HISTOLOGY``).
-
-    >>> is_histology("epidermal acanthosis"), is_histology("acanthosis nigricans")
-    (True, False)
-    """
-    return _HISTOLOGY.search(norm) is not None

@@ -39,7 +39,7 @@ from fleming.kg.store import KG
 from fleming.records import LETTERS, MAX_OPTIONS, MCQ, MIN_OPTIONS
 from fleming.synth.csr import node_column
 from fleming.synth.evidence import KINDS
-from fleming.synth.findings import is_histology, min_age
+from fleming.synth.findings import min_age
 from fleming.synth.jsonl import Tables, arrow_strings, const_strings, write_lines
 from fleming.synth.kernel import Out
 from fleming.synth.render import DRAWS, Drawn, Pack, mix_draws, patient, render
@@ -119,8 +119,7 @@ class Lookup:
 
     def parents(self, x: int) -> set[int]:
         """x's direct is_a parents."""
-        c = self.kg.csr("is_a")
-        return set(c.indices[c.indptr[x]:c.indptr[x + 1]].tolist())
+        return set(self.kg.neighbors(x, "is_a").tolist())
 
     def synonym_words(self, x: int) -> str:
         """x's normalized name and its synonyms, lower case, as one string."""
@@ -232,9 +231,10 @@ class ItemBuilder:
     """Turns kernel rows of one question type into MCQ JSON lines (see the module docstring)."""
 
     def __init__(self, kg: KG, plan: TypePlan, pack: Pack, run_info: dict, degree: np.ndarray,
-                 lookup: Lookup):
+                 lookup: Lookup, histo: np.ndarray):
         self.kg, self.plan, self.qt, self.pack, self.info = kg, plan, plan.qt, pack, run_info
         self.degree, self.lookup = degree, lookup
+        self.histo = histo                               # microscopy findings (``findings.HISTOLOGY``)
         qt = self.qt
         pos = np.full(kg.n_nodes, -1, dtype=np.int64)
         pos[plan.arrays.anchors] = np.arange(len(plan.arrays.anchors))
@@ -334,7 +334,7 @@ class ItemBuilder:
             who, who_js = None, "null"
         sym, tests, histo = [], [], []
         for x, n in zip(obs, obs_names, strict=True):
-            (histo if is_histology(lk.words[x][0]) else sym if pheno[x] else tests).append(n)
+            (histo if self.histo[x] else sym if pheno[x] else tests).append(n)
         neg_names = [names[x] for x in negs]
         r = render(self.pack, qt.name, sym, tests, None if qt.masked else names[a], who, rng, neg_names,
                    histo)

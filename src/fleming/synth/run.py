@@ -62,7 +62,8 @@ class Synthesizer:
         meta = kg.path / META if kg.path else None
         info = {"kg": str(kg.path), "kg_build": sha256_file(meta)[:16] if meta and meta.is_file() else None,
                 "seed": seed}
-        self.builders = {t: ItemBuilder(kg, p, self.pack, info, self.index.degree, self.lookup)
+        self.builders = {t: ItemBuilder(kg, p, self.pack, info, self.index.degree, self.lookup,
+                                         self.index.graph.histo)
                          for t, p in self.index.plans.items()}
         self.seen: set = set()   # keys of items this process built: a later slot with one is a duplicate
 

@@ -91,6 +91,7 @@ class SynthIndex:
         self._fwd: list = []
         self._rev: list = []
         self.sampled = sampled_edges(kg)
+        self.closed_world = closed_world(kg.path)     # a closed-world slice: absence is evidence
         wanted = [qt for qt in cfg.question_types if qt.weight > 0 and self._has_edges(qt)
                   and self._mode(qt) is not None]
         hops = {qt.name: (self._hop(qt.features),
@@ -130,7 +131,7 @@ class SynthIndex:
                                  cslot, cptr, cidx, lacks.indptr.astype(np.int64), lacks.indices,
                                  rich, generic, minage, self._systems(aptr, dptr),
                                  *word_keys(kg.n_nodes, words), *root_keys(kg.n_nodes, words), sexed, rdeg,
-                                 np.array([closed_world(kg.path)], dtype=np.bool_), histo)
+                                 np.array([self.closed_world], dtype=np.bool_), histo)
 
     def _observable(self, fh: int, k: int) -> np.ndarray:
         """Anchors that can pass the stem checks at all (``masking``, ``kernel._specific``): >= k features
@@ -167,11 +168,10 @@ class SynthIndex:
         from fleming.synth.names import normalize
 
         kg = self.kg
-        hit = pc.match_substring_regex(normalize(kg.names.cast("string")), LETHAL_ANCHOR).to_numpy(
-            zero_copy_only=False)
+        norm = normalize(kg.names.cast("string"))
+        hit = pc.match_substring_regex(norm, LETHAL_ANCHOR).to_numpy(zero_copy_only=False)
         lethal = np.asarray(hit, dtype=bool) & np.isin(kg.type_codes, [TYPE_CODE[t] for t in FINDING_TYPES])
-        named = pc.match_substring_regex(normalize(kg.names.cast("string")), LETHAL_NAME).to_numpy(
-            zero_copy_only=False)
+        named = pc.match_substring_regex(norm, LETHAL_NAME).to_numpy(zero_copy_only=False)
         out = np.asarray(named, dtype=bool) & (kg.type_codes == TYPE_CODE["disease"])
         for rel in ("has_symptom", "has_finding"):
             c = kg.csr(rel)
@@ -217,7 +217,7 @@ class SynthIndex:
         if qt.masked and not qt.chain:
             return MODE_DIAGNOSIS
         if qt.masked and len(qt.chain) == 1 and set(qt.chain[0]) == set(qt.features):
-            if self.cfg.open_findings or closed_world(self.kg.path):
+            if self.cfg.open_findings or self.closed_world:
                 return MODE_FINDING
             self.unsupported[qt.name] = (
                 "an additional finding's distractors are ruled out by their absence from rich profiles, "
